@@ -1,0 +1,61 @@
+"""Joint loss of the paper (Sec. 3.2): masked L2 reconstruction + adversarial.
+
+Pure functions returning tensors; the training loop calls ``backward``. The generator predicts a
+region slightly larger than the hole, overlapping the context; that overlap ring gets
+``ring_weight`` (10x) the L2 weight of the hole, as in the original ``train.lua``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def center_weights(size: int, overlap: int, ring_weight: float = 10.0) -> torch.Tensor:
+    """L2 weights over the predicted center square: ring ``ring_weight``, inner hole 1. (1,1,S,S)."""
+    w = torch.full((1, 1, size, size), float(ring_weight))
+    w[:, :, overlap : size - overlap, overlap : size - overlap] = 1.0
+    return w
+
+
+def ring_weights(mask: torch.Tensor, overlap: int, ring_weight: float = 10.0) -> torch.Tensor:
+    """Weights for an arbitrary hole: 1 inside, ``ring_weight`` on the context within
+    ``overlap`` px of it, 0 elsewhere. mask (N, 1, H, W) -> (N, 1, H, W)."""
+    if overlap <= 0:
+        return mask.clone()
+    grown = F.max_pool2d(mask, 2 * overlap + 1, stride=1, padding=overlap)
+    return mask + ring_weight * (grown - mask)
+
+
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean squared error over the pixels with non-zero weight.
+
+    pred, target (N, C, H, W); weights broadcastable to (N, 1, H, W). Zero when pred == target.
+    """
+    w = weights.expand(pred.shape[0], 1, *pred.shape[-2:]).to(pred.dtype)
+    err = (pred.float() - target.float()).pow(2) * w.float()
+    count = (w > 0).float().sum().clamp_min(1.0) * pred.shape[1]
+    return err.sum() / count
+
+
+def adversarial_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator BCE: real -> 1, fake -> 0."""
+    real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits, dtype=torch.float32))
+    fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits, dtype=torch.float32))
+    return real + fake
+
+
+def adversarial_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Generator BCE (non-saturating): fake -> 1."""
+    return F.binary_cross_entropy_with_logits(fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float32))
+
+
+def generator_loss(
+    rec: torch.Tensor, adv: torch.Tensor | None, *, kind: str, w_rec: float, w_adv: float
+) -> torch.Tensor:
+    """``l2``: rec; ``adv``: adv; ``joint``: w_rec * rec + w_adv * adv (0.999 / 0.001)."""
+    if kind == "l2" or adv is None:
+        return rec
+    if kind == "adv":
+        return adv
+    return w_rec * rec + w_adv * adv

@@ -1,0 +1,163 @@
+"""Region masks of the paper (Sec. 4, Fig. 3): center, random blocks, random regions, folders.
+
+Convention: masks are float tensors (N, 1, H, W) with 1 = missing. Every random mask takes a
+``torch.Generator``; nothing here touches a global RNG, so the same seed gives the same masks.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from context_encoder.config import MEAN_RGB
+
+IMAGE_MASK_SUFFIXES = (".png",)
+
+
+def center_box(image_size: int) -> tuple[int, int]:
+    """(start, end) rows/columns of the predicted center square: the middle half of the side."""
+    return image_size // 4, image_size // 4 + image_size // 2
+
+
+def center_mask(n: int, image_size: int, overlap: int) -> torch.Tensor:
+    """The center square minus an ``overlap``-px ring kept as context. (n, 1, S, S)."""
+    lo, hi = center_box(image_size)
+    mask = torch.zeros(n, 1, image_size, image_size)
+    mask[:, :, lo + overlap : hi - overlap, lo + overlap : hi - overlap] = 1.0
+    return mask
+
+
+def block_mask(
+    n: int, image_size: int, generator: torch.Generator, max_share: float = 0.25
+) -> torch.Tensor:
+    """Several random, possibly overlapping squares covering at most ``max_share`` of the image.
+
+    Each image draws a target share in [max_share / 2, max_share] and adds squares with sides in
+    [S/8, S/4] until it reaches the target; a square that would exceed ``max_share`` is skipped.
+    """
+    s = image_size
+    mask = torch.zeros(n, 1, s, s)
+    lo_side, hi_side = max(1, s // 8), max(2, s // 4)
+    for i in range(n):
+        target = max_share * (0.5 + 0.5 * torch.rand((), generator=generator).item())
+        for _ in range(64):
+            side = int(torch.randint(lo_side, hi_side + 1, (), generator=generator))
+            y, x = (int(v) for v in torch.randint(0, s - side + 1, (2,), generator=generator))
+            trial = mask[i].clone()
+            trial[:, y : y + side, x : x + side] = 1.0
+            if trial.mean() <= max_share:
+                mask[i] = trial
+            if mask[i].mean() >= target:
+                break
+    return mask
+
+
+def region_mask(
+    n: int,
+    image_size: int,
+    generator: torch.Generator,
+    share: tuple[float, float] = (0.2, 0.3),
+    density: float = 0.25,
+) -> torch.Tensor:
+    """Arbitrary shapes from smooth noise, as the original ``train_random.lua``.
+
+    Uniform noise on a coarse grid (one cell per ~16.7 px at 128 px, i.e. res = 0.06) is upsampled
+    bicubically and thresholded at ``density``; a crop is kept when its hole share lies in
+    ``share``, else redrawn (after 20 tries the threshold is set by quantile to hit the middle).
+    """
+    s = image_size
+    cell = (1 / 0.06) * s / 128
+    grid = math.ceil(s / cell) + 3
+    out = torch.zeros(n, 1, s, s)
+    for i in range(n):
+        for attempt in range(21):
+            noise = torch.rand(1, 1, grid, grid, generator=generator)
+            big = F.interpolate(noise, scale_factor=cell, mode="bicubic", align_corners=False)
+            y, x = (int(v) for v in torch.randint(0, big.shape[-1] - s + 1, (2,), generator=generator))
+            patch = big[0, :, y : y + s, x : x + s]
+            if attempt == 20:
+                threshold = torch.quantile(patch.flatten(), sum(share) / 2)
+                out[i] = (patch < threshold).float()
+                break
+            candidate = (patch < density).float()
+            if share[0] <= candidate.mean() <= share[1]:
+                out[i] = candidate
+                break
+    return out
+
+
+class MaskFolder:
+    """Masks read from a folder of PNG files (white / non-zero = hole).
+
+    Resized with nearest neighbour to the image size, then randomly flipped and rotated by
+    multiples of 90°. Works with ``irregular-masks/`` of the shared data.
+    """
+
+    def __init__(self, folder: str | Path, image_size: int) -> None:
+        self.paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_MASK_SUFFIXES)
+        if not self.paths:
+            raise ValueError(f"no PNG masks found in {folder}")
+        self.image_size = image_size
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, index: int) -> torch.Tensor:
+        """The mask at ``index`` resized to the image size: (1, S, S) float, 1 = hole."""
+        if index not in self._cache:
+            img = Image.open(self.paths[index]).convert("L")
+            img = img.resize((self.image_size, self.image_size), Image.NEAREST)
+            self._cache[index] = torch.from_numpy(np.asarray(img) > 127).float()[None]
+        return self._cache[index]
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n random masks with random flips / 90° rotations: (n, 1, S, S)."""
+        picks = torch.randint(0, len(self), (n,), generator=generator)
+        ops = torch.randint(0, 8, (n,), generator=generator)
+        out = []
+        for idx, op in zip(picks.tolist(), ops.tolist()):
+            m = torch.rot90(self.load(idx), op % 4, dims=(1, 2))
+            out.append(m.flip(-1) if op >= 4 else m)
+        return torch.stack(out)
+
+
+def mean_fill_value(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The mean colour (117, 104, 123)/255 mapped to [-1, 1]: (1, 3, 1, 1)."""
+    rgb = torch.tensor(MEAN_RGB, dtype=dtype, device=device) / 255 * 2 - 1
+    return rgb.view(1, 3, 1, 1)
+
+
+def fill_hole(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Hide the masked pixels behind the mean colour: the one place this is done.
+
+    images (N, 3, H, W) in [-1, 1]; mask (N, 1, H, W), 1 = missing. Returns (N, 3, H, W).
+    """
+    fill = mean_fill_value(images.device, images.dtype)
+    return torch.where(mask.to(images.dtype) > 0.5, fill, images)
+
+
+class MaskSampler:
+    """Draws training masks of one kind: ``sampler(n, generator) -> (n, 1, S, S)``."""
+
+    def __init__(self, kind: str, image_size: int, overlap: int, folder: str = "") -> None:
+        self.kind, self.image_size, self.overlap = kind, image_size, overlap
+        self.folder = MaskFolder(folder, image_size) if kind == "folder" else None
+
+    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        s = self.image_size
+        if self.kind == "center":
+            return center_mask(n, s, self.overlap)
+        if self.kind == "block":
+            return block_mask(n, s, generator)
+        if self.kind == "region":
+            return region_mask(n, s, generator)
+        if self.kind == "none":
+            return torch.zeros(n, 1, s, s)
+        assert self.folder is not None
+        return self.folder.sample(n, generator)

@@ -1,0 +1,54 @@
+"""Generators and discriminators (nn.Modules only: no training, files or argparse here)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from context_encoder.config import ModelConfig
+from context_encoder.models.alexnet import AlexNetGenerator
+from context_encoder.models.center import CenterGenerator
+from context_encoder.models.discriminator import Discriminator
+from context_encoder.models.layers import ChannelWiseFC
+
+GENERATORS: dict[str, type[nn.Module]] = {
+    "center": CenterGenerator,
+    "alexnet": AlexNetGenerator,
+    "autoencoder": CenterGenerator,  # same net, whole-image output, no hole
+}
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN init: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02) and bias 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def build_generator(cfg: ModelConfig) -> nn.Module:
+    gen = GENERATORS[cfg.arch](cfg)
+    init_weights(gen)
+    return gen
+
+
+def build_discriminator(cfg: ModelConfig, input_size: int | None = None) -> nn.Module:
+    """A discriminator for ``input_size`` (default: the generator's output size)."""
+    disc = Discriminator(input_size or cfg.output_size, cfg.nc, cfg.ndf)
+    init_weights(disc)
+    return disc
+
+
+__all__ = [
+    "GENERATORS",
+    "AlexNetGenerator",
+    "CenterGenerator",
+    "ChannelWiseFC",
+    "Discriminator",
+    "build_discriminator",
+    "build_generator",
+    "init_weights",
+]

@@ -1,0 +1,71 @@
+"""The paper's inpainting generator (Sec. 3.1, Fig. 9a; the original ``train.lua`` netG).
+
+Encoder: 4×4 stride-2 convolutions down to 4×4 (BatchNorm + LeakyReLU(0.2), none on the first),
+a 4×4 valid convolution to a 1×1 bottleneck (default 4000 channels). Decoder: 4×4 up-convolutions
+(BatchNorm + ReLU) back up to the center square (half the input side), or to the whole image when
+``full_image`` is set (arbitrary-region masks, the autoencoder), and a final tanh.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from context_encoder.config import ModelConfig
+
+
+def _widths(n_layers: int, base: int) -> list[int]:
+    """Channel widths of n down-sampling layers ending at 8*base: e.g. 5 -> [1,1,2,4,8]*base."""
+    return [base * min(8, 2 ** max(0, i - (n_layers - 4))) for i in range(n_layers)]
+
+
+class CenterGenerator(nn.Module):
+    """(N, nc, S, S) in [-1, 1] -> (N, nc, S/2, S/2) center prediction (or (N, nc, S, S))."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        n_down = int(math.log2(cfg.image_size // 4))  # 128 -> 5 convs down to 4×4
+        enc_w = _widths(n_down, cfg.nef)
+        layers: list[nn.Module] = []
+        in_ch = cfg.nc
+        for i, width in enumerate(enc_w):
+            layers.append(nn.Conv2d(in_ch, width, 4, 2, 1, bias=False))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            in_ch = width
+        self.encoder = nn.Sequential(*layers)
+        self.to_bottleneck = nn.Sequential(
+            nn.Conv2d(in_ch, cfg.bottleneck, 4, bias=False),  # (N, bottleneck, 1, 1)
+            nn.BatchNorm2d(cfg.bottleneck),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        n_up = int(math.log2(cfg.output_size // 4))  # 64 -> 4 up-convs after the 1->4 one
+        dec_w = list(reversed(_widths(n_up, cfg.ngf)))
+        dec: list[nn.Module] = [
+            nn.ConvTranspose2d(cfg.bottleneck, dec_w[0], 4, bias=False),  # (N, 8ngf, 4, 4)
+            nn.BatchNorm2d(dec_w[0]),
+            nn.ReLU(inplace=True),
+        ]
+        for w_in, w_out in zip(dec_w[:-1], dec_w[1:]):
+            dec += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out),
+                    nn.ReLU(inplace=True)]
+        dec += [nn.ConvTranspose2d(dec_w[-1], cfg.nc, 4, 2, 1, bias=False), nn.Tanh()]
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, nc, S, S) -> (N, 8nef, 4, 4) encoder features."""
+        return self.encoder(x)
+
+    def bottleneck(self, feats: torch.Tensor) -> torch.Tensor:
+        """(N, 8nef, 4, 4) -> (N, bottleneck, 1, 1)."""
+        return self.to_bottleneck(feats)
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        return self.decoder(code)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.bottleneck(self.encode(x)))

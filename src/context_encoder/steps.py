@@ -1,0 +1,136 @@
+"""One training step of a context encoder (Sec. 3.2 and 5, Algorithm of the original train.lua).
+
+``train_step`` is the fast path used by ``train``: one discriminator forward on the real region
+and one on the prediction, whose logits serve both the discriminator loss and the generator's
+adversarial loss (the original Lua code reuses them the same way, so the generator's adversarial
+gradient comes from the discriminator before its update), bf16/fp16 autocast, channels_last and
+no host synchronisation. ``reference_step`` is the straightforward port (three discriminator
+forwards, fp32): the baseline of the throughput benchmark and of the numerics test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from context_encoder.config import LossConfig, ModelConfig
+from context_encoder.data import uint8_to_float
+from context_encoder.device import Runtime
+from context_encoder.losses import (
+    adversarial_d_loss,
+    adversarial_g_loss,
+    generator_loss,
+    reconstruction_loss,
+    ring_weights,
+)
+from context_encoder.masks import center_box, fill_hole
+
+
+@dataclass
+class GanState:
+    """The nets, optimizers and settings a step needs."""
+
+    generator: nn.Module
+    discriminator: nn.Module | None  # None for the L2-only loss
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    scaler: torch.amp.GradScaler
+    model: ModelConfig
+    loss: LossConfig
+    runtime: Runtime
+    center_disc: bool  # discriminator sees only the center square
+    channels_last: bool = True
+
+
+def crop_center(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, S, S) -> (N, C, S/2, S/2), the predicted center square."""
+    lo, hi = center_box(x.shape[-1])
+    return x[..., lo:hi, lo:hi]
+
+
+def prepare_batch(images: torch.Tensor, masks: torch.Tensor, state: GanState) -> tuple[torch.Tensor, ...]:
+    """uint8 images (N,3,S,S) and masks (N,1,S,S) -> (real, masked input, target, L2 weights)."""
+    dev = state.runtime.device
+    fmt = torch.channels_last if state.channels_last else torch.contiguous_format
+    real = uint8_to_float(images.to(dev, non_blocking=True)).contiguous(memory_format=fmt)
+    mask = masks.to(dev, non_blocking=True).float()
+    inp = fill_hole(real, mask).contiguous(memory_format=fmt)
+    if state.model.arch == "autoencoder":
+        weights = torch.ones_like(mask)
+    else:
+        weights = ring_weights(mask, state.model.overlap_px, state.loss.ring_weight)
+    if state.model.predicts_center:
+        return real, inp, crop_center(real), crop_center(weights)
+    return real, inp, real, weights
+
+
+def disc_view(x: torch.Tensor, state: GanState) -> torch.Tensor:
+    """What the discriminator is shown: the center square (center masks) or the whole image."""
+    return crop_center(x) if state.center_disc and x.shape[-1] == state.model.image_size else x
+
+
+def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:
+    sync_off = getattr(module, "no_sync", None)
+    return sync_off() if sync_off is not None else contextlib.nullcontext()
+
+
+def train_step(images: torch.Tensor, masks: torch.Tensor, state: GanState) -> dict[str, torch.Tensor]:
+    """One D update and one G update. Returns detached loss tensors (no host sync)."""
+    real, inp, target, weights = prepare_batch(images, masks, state)
+    gen, disc, rt = state.generator, state.discriminator, state.runtime
+    use_adv = state.loss.kind != "l2" and disc is not None
+    with rt.autocast():
+        pred = gen(inp)
+        if use_adv:
+            with _no_sync(disc):  # DDP: only the fake forward's backward triggers the reduction
+                d_real = disc(disc_view(target, state))
+            d_fake = disc(disc_view(pred, state))
+    rec = reconstruction_loss(pred, target, weights)
+    out = {"loss_rec": rec.detach()}
+    adv = None
+    state.opt_g.zero_grad(set_to_none=True)
+    if use_adv:
+        loss_d = adversarial_d_loss(d_real, d_fake)
+        adv = adversarial_g_loss(d_fake)
+        state.opt_d.zero_grad(set_to_none=True)
+        d_params = [p for p in disc.parameters() if p.requires_grad]
+        state.scaler.scale(loss_d).backward(inputs=d_params, retain_graph=True)
+        out |= {"loss_d": loss_d.detach(), "loss_adv": adv.detach()}
+    loss_g = generator_loss(rec, adv, kind=state.loss.kind, w_rec=state.loss.w_rec, w_adv=state.loss.w_adv)
+    state.scaler.scale(loss_g).backward(inputs=[p for p in gen.parameters() if p.requires_grad])
+    if use_adv:
+        state.scaler.step(state.opt_d)
+    state.scaler.step(state.opt_g)
+    state.scaler.update()
+    out["loss_g"] = loss_g.detach()
+    return out
+
+
+def reference_step(images: torch.Tensor, masks: torch.Tensor, state: GanState) -> dict[str, torch.Tensor]:
+    """The straightforward step of the public ports: fp32, three D forwards, separate backwards.
+
+    Single-process only; used as the baseline, never for training.
+    """
+    real, inp, target, weights = prepare_batch(images, masks, state)
+    gen, disc = state.generator, state.discriminator
+    pred = gen(inp)
+    out: dict[str, torch.Tensor] = {}
+    adv = None
+    if state.loss.kind != "l2" and disc is not None:
+        d_real = disc(disc_view(target, state))
+        d_fake = disc(disc_view(pred.detach(), state))
+        loss_d = adversarial_d_loss(d_real, d_fake)
+        state.opt_d.zero_grad()
+        loss_d.backward()
+        state.opt_d.step()
+        adv = adversarial_g_loss(disc(disc_view(pred, state)))
+        out |= {"loss_d": loss_d.detach(), "loss_adv": adv.detach()}
+    rec = reconstruction_loss(pred, target, weights)
+    loss_g = generator_loss(rec, adv, kind=state.loss.kind, w_rec=state.loss.w_rec, w_adv=state.loss.w_adv)
+    state.opt_g.zero_grad()
+    loss_g.backward()
+    state.opt_g.step()
+    return out | {"loss_rec": rec.detach(), "loss_g": loss_g.detach()}

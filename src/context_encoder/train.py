@@ -1,0 +1,205 @@
+"""Training loop: data, masks, steps, logging, sample grids and checkpoints of a run directory.
+
+RUN_DIR/config.json (resolved TrainConfig), metrics.jsonl (one line per log step), tb/
+(TensorBoard), samples/step_XXXXXXX.png (masked input | output | original) and checkpoints/.
+Rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from context_encoder.checkpoint import (
+    find_checkpoint,
+    load_state,
+    load_training_state,
+    save_checkpoint,
+    unwrap,
+)
+from context_encoder.config import TrainConfig, to_dict
+from context_encoder.data import ImageFolderDataset, StepBatchSampler, find_images, split_files
+from context_encoder.device import Runtime, average_buffers, setup_runtime, shutdown, wrap_ddp
+from context_encoder.masks import MaskSampler
+from context_encoder.models import build_discriminator, build_generator
+from context_encoder.preview import preview_grid
+from context_encoder.steps import GanState, train_step
+
+
+class MaskedImages(torch.utils.data.Dataset):
+    """(uint8 crop (3,S,S), uint8 mask (1,S,S)) pairs; the mask is drawn from the sample seed."""
+
+    def __init__(self, images: ImageFolderDataset, masks: MaskSampler) -> None:
+        self.images, self.masks = images, masks
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(item[1] + 7)
+        return self.images[item], self.masks(1, g)[0].to(torch.uint8)
+
+
+def mask_sampler_for(cfg: TrainConfig) -> MaskSampler:
+    kind = "none" if cfg.model.arch == "autoencoder" else cfg.mask.kind
+    return MaskSampler(kind, cfg.model.image_size, cfg.model.overlap_px, cfg.mask.folder)
+
+
+def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> GanState:
+    """Nets and optimizers for ``cfg``; ``fast=False`` gives the plain fp32 reference setup."""
+    torch.manual_seed(cfg.seed)
+    fmt = torch.channels_last if fast and cfg.channels_last else torch.contiguous_format
+    gen = build_generator(cfg.model).to(runtime.device, memory_format=fmt)
+    center_disc = cfg.mask.kind == "center" and cfg.model.arch != "autoencoder"
+    disc = None
+    if cfg.loss.kind != "l2":
+        size = cfg.model.image_size // 2 if center_disc else cfg.model.image_size
+        disc = build_discriminator(cfg.model, size).to(runtime.device, memory_format=fmt)
+    o = cfg.optim
+    impl = {"fused": True} if fast and runtime.device.type in ("cpu", "cuda") else {}
+    opt_g = torch.optim.Adam(gen.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2), **impl)
+    opt_d = None
+    if disc is not None:
+        opt_d = torch.optim.Adam(disc.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2), **impl)
+    if fast:
+        gen, disc = wrap_ddp(gen, runtime), disc and wrap_ddp(disc, runtime)
+        if cfg.compile:
+            gen, disc = torch.compile(gen), disc and torch.compile(disc)
+    else:
+        runtime = Runtime(runtime.device, None, runtime.rank, runtime.world_size)
+    return GanState(gen, disc, opt_g, opt_d, runtime.grad_scaler(), cfg.model, cfg.loss, runtime,
+                    center_disc, channels_last=fast and cfg.channels_last)
+
+
+def total_steps(cfg: TrainConfig, n_images: int, world_size: int) -> int:
+    if cfg.steps:
+        return cfg.steps
+    return cfg.epochs * max(1, n_images // (cfg.batch_size * world_size))
+
+
+def _set_lr(state: GanState, cfg: TrainConfig, step: int, total: int) -> None:
+    scale = 1.0
+    if cfg.optim.lr_schedule == "cosine":
+        scale = 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
+    for opt, lr in ((state.opt_g, cfg.optim.lr_g), (state.opt_d, cfg.optim.lr_d)):
+        for group in opt.param_groups if opt is not None else []:
+            group["lr"] = lr * scale
+
+
+def _resume(state: GanState, run_dir: Path) -> int:
+    step_dir = find_checkpoint(run_dir).parent
+    load_state(unwrap(state.generator), step_dir / "generator.safetensors")
+    ts = load_training_state(step_dir)
+    state.opt_g.load_state_dict(ts["opt_g"])
+    if state.discriminator is not None:
+        load_state(unwrap(state.discriminator), step_dir / "discriminator.safetensors")
+        state.opt_d.load_state_dict(ts["opt_d"])
+    state.scaler.load_state_dict(ts["scaler"])
+    return int(ts["step"])
+
+
+def _checkpoint(state: GanState, run_dir: Path, step: int) -> None:
+    average_buffers(unwrap(state.generator), state.runtime)
+    if state.discriminator is not None:
+        average_buffers(unwrap(state.discriminator), state.runtime)
+    if not state.runtime.is_main:
+        return
+    ts = {"opt_g": state.opt_g.state_dict(), "scaler": state.scaler.state_dict()}
+    if state.opt_d is not None:
+        ts["opt_d"] = state.opt_d.state_dict()
+    save_checkpoint(run_dir, step=step, generator=state.generator, discriminator=state.discriminator,
+                    cfg=state.model, training_state=ts)
+
+
+def _load_data(cfg: TrainConfig, rt: Runtime) -> tuple[ImageFolderDataset, ImageFolderDataset | None]:
+    files = find_images(cfg.data.data)
+    if not files:
+        raise ValueError(f"no image files found in {', '.join(cfg.data.data)}")
+    train_files, val_files = split_files(files, cfg.data.val_fraction, seed=0)
+    kw = {"image_size": cfg.model.image_size,
+          "load_size": cfg.data.resolved_load_size(cfg.model.image_size)}
+    train_set = ImageFolderDataset(train_files, cache=cfg.data.cache, **kw)
+    val_set = ImageFolderDataset(val_files, cache=True, **kw) if val_files else None
+    return train_set, val_set
+
+
+def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
+    """Train a context encoder as ``cfg`` says; returns the run directory."""
+    rt = setup_runtime(cfg.device, cfg.precision)
+    run_dir = Path(cfg.out)
+    try:
+        train_set, val_set = _load_data(cfg, rt)
+        state = build_gan(cfg, rt)
+        start = _resume(state, run_dir) if resume else 0
+        total = total_steps(cfg, len(train_set), rt.world_size)
+        sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
+                                   start_step=start, rank=rt.rank, world_size=rt.world_size)
+        masks = mask_sampler_for(cfg)
+        loader = DataLoader(MaskedImages(train_set, masks), batch_sampler=sampler,
+                            num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
+                            persistent_workers=cfg.data.workers > 0)
+        preview = _preview_batch(val_set or train_set, masks, cfg.seed)
+        writer = None
+        if rt.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(run_dir / "tb"))
+        _loop(cfg, state, loader, preview, run_dir, start, total, writer)
+        if writer is not None:
+            writer.close()
+    finally:
+        shutdown(rt)
+    return run_dir
+
+
+def _preview_batch(dataset: ImageFolderDataset, masks: MaskSampler, seed: int) -> tuple[torch.Tensor, ...]:
+    n = min(8, len(dataset))
+    images = torch.stack([dataset[i] for i in range(n)])
+    return images, masks(n, torch.Generator().manual_seed(seed + 12345)).to(torch.uint8)
+
+
+def _loop(cfg, state, loader, preview, run_dir, start, total, writer) -> None:  # noqa: ANN001
+    rt = state.runtime
+    metrics = (run_dir / "metrics.jsonl").open("a") if rt.is_main else None
+    bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not rt.is_main,
+               dynamic_ncols=True)
+    t0, seen = time.perf_counter(), 0
+    step = start
+    for images, mask in loader:
+        if step >= total:
+            break
+        _set_lr(state, cfg, step, total)
+        losses = train_step(images, mask, state)
+        step += 1
+        seen += images.shape[0] * rt.world_size
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == total:
+            rt.synchronize()
+            elapsed = time.perf_counter() - t0
+            row = {"step": step, **{k: round(v.item(), 6) for k, v in losses.items()},
+                   "img_per_s": round(seen / elapsed, 2)}
+            t0, seen = time.perf_counter(), 0
+            bar.set_postfix({k: v for k, v in row.items() if k != "step"})
+            if metrics is not None:
+                metrics.write(json.dumps(row) + "\n")
+                metrics.flush()
+                for k, v in row.items():
+                    if k != "step":
+                        writer.add_scalar(k, v, step)
+        if rt.is_main and (step % cfg.sample_every == 0 or step == total):
+            grid = preview_grid(unwrap(state.generator), *preview, state,
+                                run_dir / "samples" / f"step_{step:07d}.png")
+            writer.add_image("samples", grid, step)
+        if step % cfg.ckpt_every == 0 or step == total:
+            _checkpoint(state, run_dir, step)
+    bar.close()
+    if metrics is not None:
+        metrics.close()
