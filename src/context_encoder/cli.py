@@ -1,149 +1,22 @@
-"""Command line: ``context-encoder <command>``. Thin: parse, build a config, call the library."""
+"""Command line: ``context-encoder <command>``. Thin: parse, then hand over to a command module."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
 import warnings
-from pathlib import Path
-from typing import Any
 
-import yaml
-
-from context_encoder.config import (
-    ARCHS,
-    DEVICES,
-    LOSSES,
-    MASKS,
-    PRECISIONS,
-    TrainConfig,
-    merge,
-    to_dict,
-    train_config_from_dict,
-)
-
-DEFAULTS = to_dict(TrainConfig())
-
-# flag -> (config path, type, choices, help)
-TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
-    "--data": ("data.data", str, None, "image folder(s), searched recursively (repeatable)"),
-    "--arch": ("model.arch", str, ARCHS, "generator: center (paper inpainting), alexnet (features), autoencoder"),
-    "--mask": ("mask.kind", str, MASKS, "hole shape seen in training"),
-    "--mask-dir": ("mask.folder", str, None, "folder of PNG masks (white = hole) for --mask folder"),
-    "--loss": ("loss.kind", str, LOSSES, "l2, adversarial only, or joint (0.999 L2 + 0.001 adv)"),
-    "--image-size": ("model.image_size", int, None, "training crop side in px"),
-    "--load-size": ("data.load_size", int, None, "shorter side before cropping (0 = size*350/128)"),
-    "--bottleneck": ("model.bottleneck", int, None, "center net bottleneck channels"),
-    "--nef": ("model.nef", int, None, "encoder width"),
-    "--ngf": ("model.ngf", int, None, "decoder width"),
-    "--ndf": ("model.ndf", int, None, "discriminator width"),
-    "--overlap": ("model.overlap", int, None, "context ring px inside the predicted square (-1 = size/32)"),
-    "--batch-size": ("batch_size", int, None, "images per step (per process)"),
-    "--steps": ("steps", int, None, "stop after this many steps (0 = use --epochs)"),
-    "--epochs": ("epochs", int, None, "stop after this many epochs when --steps is 0"),
-    "--lr-g": ("optim.lr_g", float, None, "generator learning rate"),
-    "--lr-d": ("optim.lr_d", float, None, "discriminator learning rate"),
-    "--lr-schedule": ("optim.lr_schedule", str, ("constant", "cosine"), "learning-rate schedule"),
-    "--val-fraction": ("data.val_fraction", float, None, "seeded share of images held out"),
-    "--workers": ("data.workers", int, None, "data-loading processes"),
-    "--out": ("out", str, None, "run directory"),
-    "--seed": ("seed", int, None, "random seed (data order, crops, masks, init)"),
-    "--device": ("device", str, DEVICES, "where to train"),
-    "--precision": ("precision", str, PRECISIONS, "auto = bf16 where supported, fp32 = off"),
-    "--log-every": ("log_every", int, None, "steps between metric lines"),
-    "--sample-every": ("sample_every", int, None, "steps between sample grids"),
-    "--ckpt-every": ("ckpt_every", int, None, "steps between checkpoints"),
-}
-
-
-def _lookup(tree: dict[str, Any], path: str) -> Any:
-    for key in path.split("."):
-        tree = tree[key]
-    return tree
-
-
-def _nest(path: str, value: Any) -> dict[str, Any]:
-    out: dict[str, Any] = value
-    for key in reversed(path.split(".")):
-        out = {key: out}
-    return out
-
-
-def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a context encoder on a folder of images",
-                       description="Train a context encoder (generator + discriminator). Defaults are "
-                       "the paper's recipe at 128 px; --config YAML and flags override them.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for flag, (path, typ, choices, text) in TRAIN_FLAGS.items():
-        default = _lookup(DEFAULTS, path)
-        kw: dict[str, Any] = {"action": "append"} if flag == "--data" else {}
-        p.add_argument(flag, type=typ, choices=choices, default=None,
-                       help=f"{text} (default: {default})", **kw)
-    p.add_argument("--config", type=Path, help="YAML file with config overrides")
-    p.add_argument("--resume", type=Path, help="continue the run in this directory from its last checkpoint")
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the nets")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-
-
-def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
-    values = DEFAULTS
-    if args.resume is not None:
-        saved = args.resume / "config.json"
-        if not saved.is_file():
-            raise ValueError(f"--resume: no config.json in {args.resume}")
-        values = merge(values, json.loads(saved.read_text()))
-    if args.config is not None:
-        values = merge(values, yaml.safe_load(args.config.read_text()) or {})
-    for flag, (path, _, _, _) in TRAIN_FLAGS.items():
-        value = getattr(args, flag.lstrip("-").replace("-", "_"))
-        if value is not None:
-            values = merge(values, _nest(path, value))
-    if args.compile:
-        values = merge(values, {"compile": True})
-    if args.resume is not None:
-        values = merge(values, {"out": str(args.resume)})
-    return train_config_from_dict(values)
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    cfg = resolve_train_config(args)
-    if args.dry_run:
-        print(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        return 0
-    from context_encoder.train import train
-
-    run_dir = train(cfg, resume=args.resume is not None)
-    print(f"done: {run_dir}")
-    return 0
-
-
-def add_inpaint_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("inpaint", help="fill the center hole of an image with a trained model",
-                       description="Resize IMAGE to the model's size, fill its center hole and write OUT.")
-    p.add_argument("image", type=Path, help="input image")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output image path")
-    p.add_argument("--checkpoint", type=Path, required=True, help="run directory or generator .safetensors")
-    p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
-
-
-def cmd_inpaint(args: argparse.Namespace) -> int:
-    from context_encoder.inpaint import inpaint_center_file
-
-    inpaint_center_file(args.image, args.output, checkpoint=args.checkpoint, device=args.device)
-    print(f"wrote {args.output}")
-    return 0
-
-
-COMMANDS = {"train": (add_train_parser, cmd_train), "inpaint": (add_inpaint_parser, cmd_inpaint)}
+# sub-command -> module in context_encoder.commands (add_parser(sub), run(args) -> exit code)
+COMMANDS = ("train", "inpaint")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="context-encoder", description="Context Encoders: "
                                      "feature learning by inpainting (Pathak et al., CVPR 2016).")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for add, _ in COMMANDS.values():
-        add(sub)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"context_encoder.commands.{name}").add_parser(sub)
     return parser
 
 
@@ -151,8 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.simplefilter("default")
     warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
+    command = importlib.import_module(f"context_encoder.commands.{args.command}")
     try:
-        return COMMANDS[args.command][1](args)
+        return command.run(args)
     except (ValueError, FileNotFoundError, OSError) as err:
         print(f"context-encoder {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -99,7 +99,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
-    channels_last: bool = True
+    channels_last: str = "auto"  # auto (on for CUDA, off on CPU where BatchNorm is slower) | on | off
     compile: bool = False
     log_every: int = 10
     sample_every: int = 200
@@ -172,6 +172,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.loss.kind in LOSSES, f"loss must be one of {LOSSES}, got '{cfg.loss.kind}'"),
         (cfg.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
         (cfg.device in DEVICES, f"device must be one of {DEVICES}"),
+        (cfg.channels_last in ("auto", "on", "off"), "channels-last must be auto, on or off"),
         (cfg.batch_size >= 1, "batch-size must be >= 1"),
         (cfg.steps >= 0 and cfg.epochs >= 0, "steps and epochs must be >= 0"),
         (cfg.steps > 0 or cfg.epochs > 0, "set --steps or --epochs to bound the run"),

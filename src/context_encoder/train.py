@@ -25,9 +25,16 @@ from context_encoder.checkpoint import (
 )
 from context_encoder.config import TrainConfig, to_dict
 from context_encoder.data import ImageFolderDataset, StepBatchSampler, find_images, split_files
-from context_encoder.device import Runtime, average_buffers, setup_runtime, shutdown, wrap_ddp
+from context_encoder.device import (
+    Runtime,
+    average_buffers,
+    setup_runtime,
+    shutdown,
+    use_channels_last,
+    wrap_ddp,
+)
 from context_encoder.masks import MaskSampler
-from context_encoder.models import build_discriminator, build_generator
+from context_encoder.models import build_discriminator, build_generator, set_dense_kernels
 from context_encoder.preview import preview_grid
 from context_encoder.steps import GanState, train_step
 
@@ -54,8 +61,11 @@ def mask_sampler_for(cfg: TrainConfig) -> MaskSampler:
 def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> GanState:
     """Nets and optimizers for ``cfg``; ``fast=False`` gives the plain fp32 reference setup."""
     torch.manual_seed(cfg.seed)
-    fmt = torch.channels_last if fast and cfg.channels_last else torch.contiguous_format
+    cl = fast and use_channels_last(cfg.channels_last, runtime.device)
+    fmt = torch.channels_last if cl else torch.contiguous_format
     gen = build_generator(cfg.model).to(runtime.device, memory_format=fmt)
+    if not fast:  # the ports' plain convolutions for the bottleneck, not our matmul kernels
+        set_dense_kernels(gen, False)
     center_disc = cfg.mask.kind == "center" and cfg.model.arch != "autoencoder"
     disc = None
     if cfg.loss.kind != "l2":
@@ -74,7 +84,7 @@ def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> GanSt
     else:
         runtime = Runtime(runtime.device, None, runtime.rank, runtime.world_size)
     return GanState(gen, disc, opt_g, opt_d, runtime.grad_scaler(), cfg.model, cfg.loss, runtime,
-                    center_disc, channels_last=fast and cfg.channels_last)
+                    center_disc, channels_last=cl)
 
 
 def total_steps(cfg: TrainConfig, n_images: int, world_size: int) -> int:

@@ -8,7 +8,7 @@ from context_encoder.config import ModelConfig
 from context_encoder.models.alexnet import AlexNetGenerator
 from context_encoder.models.center import CenterGenerator
 from context_encoder.models.discriminator import Discriminator
-from context_encoder.models.layers import ChannelWiseFC
+from context_encoder.models.layers import ChannelWiseFC, FullConv2d, FullConvTranspose2d
 
 GENERATORS: dict[str, type[nn.Module]] = {
     "center": CenterGenerator,
@@ -27,6 +27,13 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+def set_dense_kernels(module: nn.Module, dense: bool) -> None:
+    """Compute full-kernel (bottleneck) convs as matmuls (fast) or as plain convolutions."""
+    for m in module.modules():
+        if isinstance(m, (FullConv2d, FullConvTranspose2d)):
+            m.dense = dense
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
@@ -51,4 +58,5 @@ __all__ = [
     "build_discriminator",
     "build_generator",
     "init_weights",
+    "set_dense_kernels",
 ]

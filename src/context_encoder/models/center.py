@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from context_encoder.config import ModelConfig
+from context_encoder.models.layers import FullConv2d, FullConvTranspose2d
 
 
 def _widths(n_layers: int, base: int) -> list[int]:
@@ -39,14 +40,14 @@ class CenterGenerator(nn.Module):
             in_ch = width
         self.encoder = nn.Sequential(*layers)
         self.to_bottleneck = nn.Sequential(
-            nn.Conv2d(in_ch, cfg.bottleneck, 4, bias=False),  # (N, bottleneck, 1, 1)
+            FullConv2d(in_ch, cfg.bottleneck, 4, bias=False),  # (N, bottleneck, 1, 1)
             nn.BatchNorm2d(cfg.bottleneck),
             nn.LeakyReLU(0.2, inplace=True),
         )
         n_up = int(math.log2(cfg.output_size // 4))  # 64 -> 4 up-convs after the 1->4 one
         dec_w = list(reversed(_widths(n_up, cfg.ngf)))
         dec: list[nn.Module] = [
-            nn.ConvTranspose2d(cfg.bottleneck, dec_w[0], 4, bias=False),  # (N, 8ngf, 4, 4)
+            FullConvTranspose2d(cfg.bottleneck, dec_w[0], 4, bias=False),  # (N, 8ngf, 4, 4)
             nn.BatchNorm2d(dec_w[0]),
             nn.ReLU(inplace=True),
         ]
