@@ -141,6 +141,12 @@ def _load_data(cfg: TrainConfig, rt: Runtime) -> tuple[ImageFolderDataset, Image
 
 def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     """Train a context encoder as ``cfg`` says; returns the run directory."""
+    fit(cfg, resume=resume)
+    return Path(cfg.out)
+
+
+def fit(cfg: TrainConfig, *, resume: bool = False) -> GanState:
+    """Train and return the final nets and optimizers (the run directory is written as in ``train``)."""
     rt = setup_runtime(cfg.device, cfg.precision)
     run_dir = Path(cfg.out)
     try:
@@ -167,7 +173,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             writer.close()
     finally:
         shutdown(rt)
-    return run_dir
+    return state
 
 
 def _preview_batch(dataset: ImageFolderDataset, masks: MaskSampler, seed: int) -> tuple[torch.Tensor, ...]:

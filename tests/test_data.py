@@ -1,0 +1,74 @@
+"""Data: recursive search, conversions, corrupt files skipped, seeded crops and split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from context_encoder.data import (
+    ImageFolderDataset,
+    StepBatchSampler,
+    find_images,
+    load_resized,
+    split_files,
+)
+
+
+def test_modes_are_converted_to_rgb(tmp_path: Path) -> None:
+    Image.fromarray(np.full((20, 30), 40000, np.uint16)).save(tmp_path / "a16.png")
+    Image.fromarray(np.full((20, 30), 200, np.uint8), "L").save(tmp_path / "gray.png")
+    Image.new("RGBA", (30, 20), (10, 20, 30, 128)).save(tmp_path / "rgba.png")
+    Image.new("P", (30, 20), 3).save(tmp_path / "pal.bmp")
+    (tmp_path / "sub").mkdir()
+    Image.new("RGB", (30, 20), (1, 2, 3)).save(tmp_path / "sub" / "x.webp")
+    files = find_images([tmp_path])
+    assert len(files) == 5
+    for f in files:
+        img = load_resized(f, 16)
+        assert img.dtype == torch.uint8 and img.shape[0] == 3 and min(img.shape[1:]) == 16
+    assert 150 < load_resized(tmp_path / "a16.png", 16).float().mean() < 160  # 40000/65535*255
+
+
+def test_corrupt_file_is_skipped_with_a_warning(tmp_path: Path, image_dir: Path) -> None:
+    (image_dir / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        ds = ImageFolderDataset(find_images([image_dir]), image_size=32, load_size=40)
+    assert len(ds) == 8
+
+
+def test_no_usable_image_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="no usable image"), pytest.warns(UserWarning):
+        ImageFolderDataset(find_images([tmp_path]), image_size=32, load_size=40)
+
+
+def test_seeded_crops_and_flip(image_dir: Path) -> None:
+    ds = ImageFolderDataset(find_images([image_dir]), image_size=32, load_size=40)
+    assert torch.equal(ds[(0, 5)], ds[(0, 5)])
+    assert ds[(0, 5)].shape == (3, 32, 32)
+    crops = {ds[(0, s)].float().sum().item() for s in range(20)}
+    assert len(crops) > 1
+
+
+def test_split_is_fixed_and_disjoint(image_dir: Path) -> None:
+    files = find_images([image_dir])
+    train, val = split_files(files, 0.25, seed=0)
+    assert (train, val) == split_files(files, 0.25, seed=0)
+    assert len(val) == 2 and not set(train) & set(val) and len(train) + len(val) == len(files)
+
+
+def test_step_sampler_resumes_and_shards() -> None:
+    full = StepBatchSampler(10, batch_size=2, seed=1)
+    it = iter(full)
+    first = [next(it) for _ in range(7)]
+    resumed = iter(StepBatchSampler(10, batch_size=2, seed=1, start_step=4))
+    assert [next(resumed) for _ in range(3)] == first[4:]
+    r0 = next(iter(StepBatchSampler(10, batch_size=2, seed=1, rank=0, world_size=2)))
+    r1 = next(iter(StepBatchSampler(10, batch_size=2, seed=1, rank=1, world_size=2)))
+    assert not {i for i, _ in r0} & {i for i, _ in r1}
+    tiny = next(iter(StepBatchSampler(3, batch_size=8, seed=0)))
+    assert len(tiny) == 8  # a folder smaller than a batch still fills it

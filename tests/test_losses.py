@@ -1,0 +1,48 @@
+"""Losses: zero at equality, the overlap ring weighted 10x, adversarial targets."""
+
+from __future__ import annotations
+
+import torch
+
+from context_encoder.losses import (
+    adversarial_d_loss,
+    adversarial_g_loss,
+    center_weights,
+    generator_loss,
+    reconstruction_loss,
+    ring_weights,
+)
+from context_encoder.masks import center_mask
+from context_encoder.steps import crop_center
+
+
+def test_l2_zero_at_equality() -> None:
+    x = torch.rand(2, 3, 16, 16)
+    assert reconstruction_loss(x, x.clone(), center_weights(16, 2)) == 0
+
+
+def test_ring_weight_is_ten_times_the_hole() -> None:
+    w = center_weights(16, 2)
+    target = torch.zeros(1, 3, 16, 16)
+    ring, hole = torch.zeros_like(target), torch.zeros_like(target)
+    ring[..., 0, 5] = 1.0  # one pixel of the ring
+    hole[..., 8, 8] = 1.0  # one pixel of the inner hole
+    ratio = reconstruction_loss(ring, target, w) / reconstruction_loss(hole, target, w)
+    assert torch.isclose(ratio, torch.tensor(10.0))
+
+
+def test_ring_weights_of_center_mask_equal_center_weights() -> None:
+    w = ring_weights(center_mask(1, 32, 1), 1, 10.0)
+    assert torch.equal(crop_center(w), center_weights(16, 1))
+    assert w.sum() == crop_center(w).sum()  # nothing outside the predicted square
+
+
+def test_adversarial_losses() -> None:
+    big = torch.full((4,), 20.0)
+    assert adversarial_d_loss(big, -big) < 1e-6
+    assert adversarial_g_loss(big) < 1e-6
+    assert adversarial_g_loss(-big) > 10
+    rec, adv = torch.tensor(2.0), torch.tensor(3.0)
+    assert generator_loss(rec, adv, kind="joint", w_rec=0.999, w_adv=0.001) == 0.999 * 2 + 0.001 * 3
+    assert generator_loss(rec, adv, kind="l2", w_rec=0.999, w_adv=0.001) == 2
+    assert generator_loss(rec, adv, kind="adv", w_rec=0.999, w_adv=0.001) == 3

@@ -1,0 +1,68 @@
+"""Masks: area bounds, determinism per seed, the center geometry and the folder reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from context_encoder.masks import MaskFolder, block_mask, center_mask, fill_hole, mean_fill_value, region_mask
+
+
+def test_center_mask_geometry() -> None:
+    m = center_mask(2, 128, 4)
+    assert m.shape == (2, 1, 128, 128)
+    assert m.sum() == 2 * 56 * 56
+    assert m[0, 0, 36:92, 36:92].all() and m[0, 0, 35, 50] == 0 and m[0, 0, 92, 50] == 0
+    assert center_mask(1, 32, 1).sum() == 14 * 14
+
+
+@pytest.mark.parametrize("size", [32, 128])
+def test_block_mask_bounds_and_seed(size: int) -> None:
+    a = block_mask(16, size, torch.Generator().manual_seed(3))
+    b = block_mask(16, size, torch.Generator().manual_seed(3))
+    share = a.mean(dim=(1, 2, 3))
+    assert torch.equal(a, b)
+    assert (share > 0).all() and (share <= 0.25).all()
+    assert not torch.equal(a, block_mask(16, size, torch.Generator().manual_seed(4)))
+
+
+@pytest.mark.parametrize("size", [32, 128])
+def test_region_mask_bounds_and_seed(size: int) -> None:
+    a = region_mask(16, size, torch.Generator().manual_seed(1))
+    b = region_mask(16, size, torch.Generator().manual_seed(1))
+    share = a.mean(dim=(1, 2, 3))
+    assert torch.equal(a, b)
+    assert (share >= 0.2).all() and (share <= 0.3).all()
+    assert set(a.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_mask_folder_reads_white_as_hole(tmp_path: Path) -> None:
+    arr = np.zeros((64, 64), np.uint8)
+    arr[:16, :32] = 255
+    Image.fromarray(arr).save(tmp_path / "m.png")
+    folder = MaskFolder(tmp_path, 32)
+    assert folder.load(0).sum() == 8 * 16
+    masks = folder.sample(6, torch.Generator().manual_seed(0))
+    assert masks.shape == (6, 1, 32, 32)
+    assert torch.all(masks.sum(dim=(1, 2, 3)) == 128)
+    assert torch.equal(masks, folder.sample(6, torch.Generator().manual_seed(0)))
+
+
+def test_mask_folder_empty_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no PNG masks"):
+        MaskFolder(tmp_path, 32)
+
+
+def test_fill_hole_uses_mean_colour_only_inside() -> None:
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    m = torch.zeros(2, 1, 8, 8)
+    m[:, :, 2:4, 2:5] = 1
+    y = fill_hole(x, m)
+    assert torch.equal(y[:, :, 0], x[:, :, 0])
+    expected = torch.tensor([117, 104, 123]) / 255 * 2 - 1
+    torch.testing.assert_close(y[0, :, 3, 3], expected)
+    torch.testing.assert_close(mean_fill_value()[0, :, 0, 0], expected)

@@ -1,0 +1,93 @@
+"""End to end through the CLI: train, resume, inpaint; config handling and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from context_encoder.checkpoint import find_checkpoint, load_generator
+from context_encoder.cli import main
+
+TINY = ["--image-size", "32", "--bottleneck", "32", "--nef", "16", "--ngf", "16", "--ndf", "16",
+        "--batch-size", "4", "--workers", "0", "--precision", "fp32", "--log-every", "1"]
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_train_then_inpaint_through_cli(image_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(image_dir), "--steps", "3", "--out", str(run), *TINY]) == 0
+    assert json.loads((run / "config.json").read_text())["model"]["image_size"] == 32
+    rows = _metrics(run)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert {"loss_rec", "loss_d", "loss_adv", "loss_g", "img_per_s"} <= set(rows[0])
+    assert (run / "samples" / "step_0000003.png").is_file()
+    assert list((run / "tb").iterdir())
+    step_dir = find_checkpoint(run).parent
+    assert {p.name for p in step_dir.iterdir()} == {
+        "generator.safetensors", "discriminator.safetensors", "model.json", "training_state.pt"}
+    gen, cfg = load_generator(run)
+    assert cfg.image_size == 32 and not gen.training
+    out = tmp_path / "filled.png"
+    assert main(["inpaint", str(next(image_dir.iterdir())), "-o", str(out), "--checkpoint", str(run)]) == 0
+    with Image.open(out) as img:
+        assert img.size == (32, 32)
+
+
+def test_resume_reproduces_uninterrupted_run(image_dir: Path, tmp_path: Path) -> None:
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main(["train", "--data", str(image_dir), "--steps", "4", "--out", str(full), *TINY]) == 0
+    assert main(["train", "--data", str(image_dir), "--steps", "2", "--out", str(part), *TINY]) == 0
+    assert main(["train", "--resume", str(part), "--steps", "4"]) == 0
+    a, b = _metrics(full), _metrics(part)
+    assert [r["step"] for r in b] == [1, 2, 3, 4]
+    for ra, rb in zip(a, b):
+        for key in ("loss_rec", "loss_d", "loss_g"):
+            assert ra[key] == pytest.approx(rb[key], rel=1e-4, abs=1e-6), (ra["step"], key)
+    ga, _ = load_generator(full)
+    gb, _ = load_generator(part)
+    for (name, pa), pb in zip(ga.state_dict().items(), gb.state_dict().values()):
+        torch.testing.assert_close(pa, pb, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize(("mask", "arch"), [("block", "center"), ("region", "center"), ("center", "autoencoder")])
+def test_other_masks_and_archs_train(image_dir: Path, tmp_path: Path, mask: str, arch: str) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(image_dir), "--mask", mask, "--arch", arch, "--steps", "1",
+                 "--out", str(run), *TINY]) == 0
+    _, cfg = load_generator(run)
+    assert cfg.full_image and cfg.output_size == 32
+
+
+def test_dry_run_prints_resolved_config(image_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("batch_size: 7\nloss:\n  kind: l2\n")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(image_dir), "--config", str(cfg), "--steps", "9", "--out", str(run),
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "batch_size: 7" in out and "kind: l2" in out and "steps: 9" in out
+    assert not run.exists()
+
+
+def test_empty_folder_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "empty").mkdir()
+    code = main(["train", "--data", str(tmp_path / "empty"), "--steps", "1", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and "no image files" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_config_values_are_one_line_errors(image_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--data", str(image_dir), "--image-size", "48", "--dry-run"]) == 2
+    assert "power-of-two" in capsys.readouterr().err
+    cfg = image_dir / "bad.yaml"
+    cfg.write_text("nope: 1\n")
+    assert main(["train", "--data", str(image_dir), "--config", str(cfg), "--dry-run"]) == 2
+    assert "unknown config key 'nope'" in capsys.readouterr().err
