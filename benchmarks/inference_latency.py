@@ -1,0 +1,106 @@
+"""Inference latency of the center net at 128 px: eager PyTorch, TorchScript and ONNX Runtime,
+batch 1 and batch 64, plus the wall time of ``context-encoder inpaint`` on one 2000×1500 photo
+with three irregular holes (a fresh process, model load and image I/O included).
+
+Weights are random (DCGAN init) unless --checkpoint is given: latency does not depend on them.
+
+    python benchmarks/inference_latency.py [--bottleneck 4000] [--checkpoint RUN_OR_SAFETENSORS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from machine import describe
+from PIL import Image, ImageDraw
+
+from context_encoder.checkpoint import load_generator, save_weights
+from context_encoder.config import ModelConfig
+from context_encoder.export import export_generator
+from context_encoder.masks import fill_hole
+from context_encoder.models import build_generator
+
+
+def time_ms(fn: Callable[[], object], repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def photo_with_holes(folder: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(small).resize((2000, 1500), Image.BICUBIC).save(folder / "photo.jpg", quality=90)
+    mask = Image.new("L", (2000, 1500), 0)
+    draw = ImageDraw.Draw(mask)
+    for cx, cy, r in ((400, 300, 60), (1200, 800, 90), (1700, 1300, 45)):  # three irregular strokes
+        pts = [(cx + r * np.cos(t) * (1 + 0.4 * np.sin(3 * t)), cy + r * np.sin(t)) for t in np.linspace(0, 6.28, 24)]
+        draw.polygon(pts, fill=255)
+        draw.line([(cx - 2 * r, cy), (cx + 2 * r, cy + r)], fill=255, width=15)
+    mask.save(folder / "photo_mask.png")
+    return folder / "photo.jpg", folder / "photo_mask.png"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bottleneck", type=int, default=4000, help="center net bottleneck when no checkpoint")
+    p.add_argument("--checkpoint", help="use this trained center model instead of a random one")
+    p.add_argument("--repeats", type=int, default=10)
+    args = p.parse_args()
+    print(describe())
+    if args.checkpoint:
+        gen, cfg = load_generator(args.checkpoint)
+    else:
+        cfg = ModelConfig(arch="center", image_size=128, bottleneck=args.bottleneck)
+        gen = build_generator(cfg).eval()
+    print(f"model: center, bottleneck {cfg.bottleneck}, {cfg.image_size} px")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        ts, onnx = export_generator(gen, cfg, tmp / "g.pt", fmt="torchscript"), None
+        try:
+            onnx = export_generator(gen, cfg, tmp / "g.onnx", fmt="onnx")
+        except ImportError as err:
+            print(f"onnx skipped: {err}")
+        for batch in (1, 64):
+            image = torch.rand(batch, 3, 128, 128) * 2 - 1
+            mask = torch.zeros(batch, 1, 128, 128)
+            mask[..., 36:92, 36:92] = 1
+            repeats = args.repeats if batch == 1 else max(3, args.repeats // 3)
+            with torch.inference_mode():
+                eager = time_ms(lambda: gen(fill_hole(image, mask)), repeats)  # noqa: B023
+            scripted = torch.jit.load(str(ts))
+            with torch.inference_mode():
+                rows = {"eager": eager, "torchscript": time_ms(lambda: scripted(image, mask), repeats)}  # noqa: B023
+            if onnx is not None:
+                import onnxruntime as ort
+
+                sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+                feeds = {"image": image.numpy(), "mask": mask.numpy()}
+                rows["onnxruntime"] = time_ms(lambda: sess.run(None, feeds), repeats)  # noqa: B023
+            for name, ms in rows.items():
+                print(f"batch {batch:2d} {name:12s}: {ms:8.1f} ms/batch, {ms / batch:7.2f} ms/image")
+        weights = tmp / "center.safetensors"
+        save_weights(weights, gen, cfg)
+        photo, mask_path = photo_with_holes(tmp)
+        cmd = [sys.executable, "-m", "context_encoder.cli", "inpaint", str(photo), "--mask", str(mask_path),
+               "-o", str(tmp / "out.jpg"), "--checkpoint", str(weights)]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        print(f"context-encoder inpaint, 2000x1500 photo, 3 irregular holes: {time.perf_counter() - t0:.2f} s wall")
+
+
+if __name__ == "__main__":
+    main()
