@@ -91,3 +91,14 @@ def test_bad_config_values_are_one_line_errors(image_dir: Path, capsys: pytest.C
     cfg.write_text("nope: 1\n")
     assert main(["train", "--data", str(image_dir), "--config", str(cfg), "--dry-run"]) == 2
     assert "unknown config key 'nope'" in capsys.readouterr().err
+
+
+def test_plot_command_writes_png(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": s, "loss_rec": 1 / s, "loss_d": 1.0, "loss_adv": 2.0, "img_per_s": 50.0} for s in range(1, 30)]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert main(["plot", str(run)]) == 0
+    with Image.open(run / "loss_curves.png") as img:
+        assert img.size[0] > 400
+    assert main(["plot", str(tmp_path / "missing")]) == 2

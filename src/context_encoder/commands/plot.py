@@ -1,0 +1,22 @@
+"""``context-encoder plot``: loss curves of a training run as a PNG."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="plot the loss curves of a run directory",
+                       description="Plot metrics.jsonl of RUN_DIR (losses, images/s) against the step.")
+    p.add_argument("run_dir", type=Path, help="run directory written by `context-encoder train`")
+    p.add_argument("-o", "--output", type=Path, help="PNG path (default: RUN_DIR/loss_curves.png)")
+    p.add_argument("--window", type=int, default=10, help="moving-average window in log lines (default: 10)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from context_encoder.plots import plot_metrics
+
+    out = plot_metrics(args.run_dir, args.output or args.run_dir / "loss_curves.png", window=args.window)
+    print(f"wrote {out}")
+    return 0
