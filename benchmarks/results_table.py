@@ -1,0 +1,113 @@
+"""Regenerate the tables of docs/results.md from ``context-encoder evaluate`` reports (the paper's Table 1).
+
+From the repository root, with the shared data at ../shared/data:
+
+    python benchmarks/results_table.py --checkpoint runs/shipped_center   # evaluate, copy artifacts, rewrite
+    python benchmarks/results_table.py --tables-only                      # rewrite from docs/results/*/
+
+Each entry of REPORTS is one ``context-encoder evaluate`` command (printed, and written into the doc)
+run into ``runs/eval/<name>``; its summary.json and table.md (and examples.png where kept) are copied
+to ``docs/results/<name>/``. Every ``<!-- results:KEY -->`` ... ``<!-- /results -->`` block of the doc
+is then replaced by what KEY names: a report's table, ``checkpoint`` or ``commands``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from context_encoder.checkpoint import find_checkpoint
+from context_encoder.cli import main as cli_main
+from context_encoder.report import metrics_table
+
+ALL = "model,mean-fill,opencv-telea,opencv-ns,nn-hog,nn-features"
+BASELINES = "mean-fill,opencv-telea,opencv-ns,nn-hog"
+# name -> (subset of the data root, extra evaluate flags, whether the example grid is kept in docs/)
+REPORTS: dict[str, tuple[str, list[str], bool]] = {
+    "bsd100-inner": ("bsd100", ["--methods", ALL, "--overlap", "model"], True),
+    "camvid-test-inner": ("camvid/test", ["--methods", ALL, "--overlap", "model"], True),
+    "bsd100-full": ("bsd100", ["--methods", ALL, "--overlap", "0"], False),
+    "camvid-test-full": ("camvid/test", ["--methods", ALL, "--overlap", "0"], False),
+    "bsd100-masks": ("bsd100", ["--methods", BASELINES, "--protocol", "masks", "--mask-dir", "{root}/irregular-masks"],
+                     True),
+}
+KEPT = ("summary.json", "table.md")
+BLOCK = re.compile(r"(<!-- results:(?P<key>[\w-]+) -->\n).*?(<!-- /results -->)", re.S)
+
+
+def command(name: str, *, root: str, checkpoint: str, bank: str, scratch: Path) -> list[str]:
+    """The evaluate argv of one report."""
+    subset, flags, _ = REPORTS[name]
+    argv = ["evaluate", "--data", f"{root}/{subset}", *(f.format(root=root) for f in flags)]
+    if "model" in argv[argv.index("--methods") + 1]:
+        argv += ["--checkpoint", checkpoint]
+    if "nn-" in argv[argv.index("--methods") + 1]:
+        argv += ["--nn-bank", bank]
+    return [*argv, "--examples", "4", "--report", str(scratch / name)]
+
+
+def run_reports(*, root: str, checkpoint: str, bank: str, scratch: Path, docs: Path) -> list[str]:
+    """Run every report, copy the kept artifacts into ``docs``; return the shell commands."""
+    shown = []
+    for name in REPORTS:
+        argv = command(name, root=root, checkpoint=checkpoint, bank=bank, scratch=scratch)
+        shown.append(shlex.join(["context-encoder", *argv]))
+        print(shown[-1], flush=True)
+        if cli_main(argv) != 0:
+            raise SystemExit(f"evaluate failed: {shown[-1]}")
+        dest = docs / name
+        dest.mkdir(parents=True, exist_ok=True)
+        for file in KEPT + (("examples.png",) if REPORTS[name][2] else ()):
+            shutil.copyfile(scratch / name / file, dest / file)
+    (docs / "commands.txt").write_text("\n".join(shown) + "\n")
+    return shown
+
+
+def render(key: str, docs: Path) -> str:
+    """The markdown that replaces the block named ``key``."""
+    if key == "commands":
+        return "```sh\n" + (docs / "commands.txt").read_text() + "```\n"
+    if key == "checkpoint":
+        summary = json.loads((docs / "bsd100-inner" / "summary.json").read_text())
+        parts = [f"`{c['path']}` at step {c['step']} (overlap {c['overlap_px']} px)"
+                 for c in summary["checkpoints"].values()]
+        return "Checkpoint evaluated: " + ", ".join(parts) + ".\n"
+    summary = json.loads((docs / key / "summary.json").read_text())
+    head = (f"`{summary['data']}`, {summary['n_images']} images, protocol `{summary['protocol']}`; "
+            f"hidden: {summary['hidden_region']}.")
+    return "\n".join([head, "", *metrics_table(summary["methods"])]) + "\n"
+
+
+def rewrite(doc: Path, docs: Path) -> None:
+    text = doc.read_text()
+    new = BLOCK.sub(lambda m: m.group(1) + render(m.group("key"), docs) + m.group(3), text)
+    doc.write_text(new)
+    print(f"rewrote {doc} ({len(BLOCK.findall(text))} blocks)")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default="runs/shipped_center", help="run dir of the model (default: %(default)s)")
+    p.add_argument("--data-root", default="../shared/data", help="shared data folder (default: %(default)s)")
+    p.add_argument("--bank", default="../shared/data/imagenet-sample",
+                   help="training images for the nearest-neighbour baselines (default: %(default)s)")
+    p.add_argument("--scratch", type=Path, default=Path("runs/eval"), help="full reports (default: %(default)s)")
+    p.add_argument("--docs", type=Path, default=Path("docs/results"), help="kept artifacts (default: %(default)s)")
+    p.add_argument("--doc", type=Path, default=Path("docs/results.md"), help="doc to rewrite (default: %(default)s)")
+    p.add_argument("--tables-only", action="store_true", help="only rewrite the doc from the kept summaries")
+    args = p.parse_args()
+    if not args.tables_only:
+        # pin the newest step now, so every report scores the same weights while training goes on
+        step_dir = find_checkpoint(args.checkpoint).parent.as_posix()
+        run_reports(root=args.data_root, checkpoint=step_dir, bank=args.bank, scratch=args.scratch, docs=args.docs)
+    rewrite(args.doc, args.docs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""``context-encoder evaluate``: score a model and the paper's baselines under a fixed protocol (Table 1)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from context_encoder.config import DEVICES
+
+METHOD_NAMES = ("model", "mean-fill", "opencv-telea", "opencv-ns", "nn-hog", "nn-features")
+
+
+def _methods(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in METHOD_NAMES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"unknown method(s) {unknown or value!r}; "
+                                         f"choose from {', '.join(METHOD_NAMES)}")
+    return names
+
+
+def _overlap(value: str) -> int | None:
+    if value == "model":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'model' or a number of px, got {value!r}") from None
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score inpainting methods like the paper's Table 1",
+                       description="Score methods on the hidden pixels of every image below --data under a "
+                       "fixed protocol; write summary.json, per_image.csv, table.md and examples.png.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="folder of evaluation images (searched recursively)")
+    p.add_argument("--methods", type=_methods, default="mean-fill,opencv-telea,opencv-ns",
+                   help=f"comma-separated, from: {', '.join(METHOD_NAMES)}")
+    p.add_argument("--checkpoint", type=Path, action="append", default=[],
+                   help="run dir or generator .safetensors for 'model' / 'nn-features' (repeatable, one row each)")
+    p.add_argument("--protocol", default="center", choices=("center", "masks"),
+                   help="center: the 64x64 center hole at 128 px; masks: fixed hole masks from --mask-dir")
+    p.add_argument("--overlap", type=_overlap, default="model",
+                   help="center protocol: px of the 64x64 hole's ring shown as context; 'model' = the "
+                   "checkpoints' overlap (0 without a checkpoint)")
+    p.add_argument("--mask-dir", type=Path, default=None, help="masks protocol: folder of PNG masks (white = hole)")
+    p.add_argument("--seed", type=int, default=None, help="masks protocol: seed of the mask-image pairing (unset: 0)")
+    p.add_argument("--nn-bank", type=Path, default=None,
+                   help="training images that nn-hog / nn-features retrieve from (prepared as the protocol)")
+    p.add_argument("--examples", type=int, default=6, help="images shown in examples.png (0 = no grid)")
+    p.add_argument("--device", default="cpu", choices=DEVICES, help="where models run")
+    p.add_argument("--report", type=Path, required=True, help="output folder of the report")
+
+
+def run(args: argparse.Namespace) -> int:
+    from context_encoder.device import resolve_device
+    from context_encoder.evaluate import evaluate
+    from context_encoder.report import format_table, write_report
+
+    if args.report.exists() and not args.report.is_dir():
+        raise ValueError(f"--report {args.report} exists and is not a folder")
+    if args.examples < 0:
+        raise ValueError("--examples must be >= 0")
+    result = evaluate(data=args.data, methods=args.methods, checkpoints=args.checkpoint, protocol=args.protocol,
+                      overlap=args.overlap, mask_dir=args.mask_dir, nn_bank=args.nn_bank, seed=args.seed,
+                      examples=args.examples, device=resolve_device(args.device))
+    summary = write_report(result, args.report)
+    print(format_table(summary), end="")
+    print(f"wrote {args.report}")
+    return 0
