@@ -34,10 +34,10 @@ def test_train_then_inpaint_through_cli(image_dir: Path, tmp_path: Path) -> None
         "generator.safetensors", "discriminator.safetensors", "model.json", "training_state.pt"}
     gen, cfg = load_generator(run)
     assert cfg.image_size == 32 and not gen.training
-    out = tmp_path / "filled.png"
-    assert main(["inpaint", str(next(image_dir.iterdir())), "-o", str(out), "--checkpoint", str(run)]) == 0
-    with Image.open(out) as img:
-        assert img.size == (32, 32)
+    out, source = tmp_path / "filled.png", sorted(image_dir.iterdir())[0]
+    assert main(["inpaint", str(source), "-o", str(out), "--checkpoint", str(run)]) == 0
+    with Image.open(out) as img, Image.open(source) as src:
+        assert img.size == src.size
 
 
 def test_resume_reproduces_uninterrupted_run(image_dir: Path, tmp_path: Path) -> None:

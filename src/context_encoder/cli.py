@@ -8,7 +8,7 @@ import sys
 import warnings
 
 # sub-command -> module in context_encoder.commands (add_parser(sub), run(args) -> exit code)
-COMMANDS = ("train", "inpaint")
+COMMANDS = ("train", "inpaint", "evaluate", "export", "features", "probe", "plot")
 
 
 def build_parser() -> argparse.ArgumentParser:

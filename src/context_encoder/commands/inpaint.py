@@ -1,25 +1,85 @@
-"""``context-encoder inpaint``: fill holes in images with a trained model."""
+"""``context-encoder inpaint``: fill holes in one image or a folder of images with a trained model."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from context_encoder.compose import BLENDS
 from context_encoder.config import DEVICES
+
+ARCHS = ("center", "alexnet")  # the inpainting generators (the autoencoder has no hole)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("inpaint", help="fill the center hole of an image with a trained model",
-                       description="Resize IMAGE to the model's size, fill its center hole and write OUT.")
-    p.add_argument("image", type=Path, help="input image")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output image path")
-    p.add_argument("--checkpoint", type=Path, required=True, help="run directory or generator .safetensors")
+    p = sub.add_parser(
+        "inpaint", help="fill holes in images of any size with a trained model",
+        description="Fill the hole (white / non-zero pixels of MASK, any shape, any number; default: the "
+        "center square the model was trained on) of IMAGE and write OUT. Pixels outside the hole are kept "
+        "byte for byte. Batch mode: --input-dir DIR --output-dir DIR, masks matched by file name "
+        "(--mask-dir DIR/NAME.png, else NAME_mask.png beside the image, else --mask for all).")
+    p.add_argument("image", type=Path, nargs="?", help="input image (JPEG, PNG, WebP, ...)")
+    p.add_argument("-o", "--output", type=Path, help="output image; its suffix sets the format")
+    p.add_argument("--mask", type=Path, help="PNG mask the size of IMAGE, non-zero = hole "
+                   "(batch mode: one mask for all, resized to each image)")
+    p.add_argument("--input-dir", type=Path, help="batch mode: inpaint every image in this folder")
+    p.add_argument("--output-dir", type=Path, help="batch mode: write outputs here, same names and formats")
+    p.add_argument("--mask-dir", type=Path, help="batch mode: masks named NAME.png for image NAME.*")
+    p.add_argument("--checkpoint", type=Path, help="run directory, step directory or generator .safetensors "
+                   "(default: the model packaged with context-encoder)")
+    p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
+    p.add_argument("--blend", default="hard", choices=BLENDS,
+                   help="hard paste (the original's), feathered edge, or Poisson seamless cloning (default: hard)")
+    p.add_argument("--feather", type=int, default=8,
+                   help="px of the feathered edge, --blend feather (default: %(default)s)")
+    p.add_argument("--max-scale", type=float, default=4.0,
+                   help="largest downscale of a hole's window before the hole is tiled instead (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per generator call (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from context_encoder.inpaint import inpaint_center_file
+def _check(args: argparse.Namespace) -> bool:
+    """Validate the flag combination up front; True for batch mode."""
+    batch = args.input_dir is not None or args.output_dir is not None
+    if batch:
+        if args.image is not None or args.output is not None:
+            raise ValueError("give either IMAGE -o OUT or --input-dir DIR --output-dir DIR, not both")
+        if args.input_dir is None or args.output_dir is None:
+            raise ValueError("batch mode needs both --input-dir and --output-dir")
+    else:
+        if args.image is None or args.output is None:
+            raise ValueError("give IMAGE and -o OUT (or --input-dir DIR --output-dir DIR)")
+        if args.mask_dir is not None:
+            raise ValueError("--mask-dir is for batch mode (--input-dir)")
+    if args.feather < 1 or args.max_scale < 1 or args.batch_size < 1:
+        raise ValueError("--feather and --batch-size must be >= 1, --max-scale >= 1")
+    return batch
 
-    inpaint_center_file(args.image, args.output, checkpoint=args.checkpoint, device=args.device)
-    print(f"wrote {args.output}")
-    return 0
+
+def run(args: argparse.Namespace) -> int:
+    batch = _check(args)
+    from context_encoder.inpaint import Inpainter
+    from context_encoder.inpaint_files import PasteOptions, inpaint_file, inpaint_folder
+
+    options = {"max_scale": args.max_scale, "batch_size": args.batch_size}
+    if not batch:  # read the inputs before loading the model: a missing file fails fast
+        for what, path in (("image", args.image), ("mask", args.mask)):
+            if path is not None and not path.is_file():
+                raise FileNotFoundError(f"{what} not found: {path}")
+    if args.checkpoint is None:
+        inpainter = Inpainter.from_pretrained(args.device, **options)
+        if args.arch is not None and inpainter.cfg.arch != args.arch:
+            raise ValueError(f"the packaged model is a '{inpainter.cfg.arch}' model, expected '{args.arch}'")
+    else:
+        inpainter = Inpainter.from_checkpoint(args.checkpoint, args.device, arch=args.arch, **options)
+    paste = PasteOptions(args.blend, args.feather)
+    if not batch:
+        inpaint_file(inpainter, args.image, args.output, mask=args.mask, paste=paste, overwrite=args.overwrite)
+        print(f"wrote {args.output}")
+        return 0
+    summary = inpaint_folder(inpainter, input_dir=args.input_dir, output_dir=args.output_dir,
+                             mask_dir=args.mask_dir, mask=args.mask, paste=paste, overwrite=args.overwrite,
+                             progress=True)
+    print(summary.line())
+    return 1 if summary.failed else 0

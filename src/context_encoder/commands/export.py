@@ -1,0 +1,44 @@
+"""``context-encoder export``: the generator as an ONNX or TorchScript file, checked against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+TOLERANCE = 1e-4  # max abs difference to PyTorch accepted after export
+FORMATS = ("onnx", "torchscript")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="export the generator to ONNX or TorchScript",
+        description="Export the generator (inputs: image (N,3,S,S) in [-1,1] and mask (N,1,S,S), 1 = hole; "
+        "output: the prediction) with a dynamic batch axis, then check it against PyTorch on random inputs.")
+    p.add_argument("--checkpoint", type=Path, required=True,
+                   help="run directory, step directory or generator .safetensors")
+    p.add_argument("--format", dest="fmt", required=True, choices=FORMATS, help="file format")
+    p.add_argument("-o", "--output", type=Path, required=True, help="file to write")
+    p.add_argument("--arch", choices=("center", "alexnet", "autoencoder"),
+                   help="fail unless the checkpoint is of this architecture")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset version (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output.exists() and not args.overwrite:
+        raise FileExistsError(f"{args.output} exists (pass --overwrite to replace it)")
+    from context_encoder.checkpoint import load_generator
+    from context_encoder.export import export_generator, parity
+
+    generator, cfg = load_generator(args.checkpoint, "cpu", arch=args.arch)
+    try:
+        export_generator(generator, cfg, args.output, fmt=args.fmt, opset=args.opset)
+        diff = parity(args.output, generator, cfg, fmt=args.fmt)
+    except ImportError as err:
+        args.output.unlink(missing_ok=True)
+        raise ValueError(f"{err.name or err} is not installed: pip install 'context-encoder[export]'") from err
+    if diff > TOLERANCE:
+        args.output.unlink()
+        raise ValueError(f"exported model differs from PyTorch by {diff:.2e} (> {TOLERANCE:g}); nothing written")
+    print(f"wrote {args.output} ({args.fmt}, max abs difference to PyTorch {diff:.1e} at batch sizes 1 and 3)")
+    return 0

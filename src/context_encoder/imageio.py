@@ -1,0 +1,198 @@
+"""Image and mask files for inpainting: decode any photo, keep what the model must not touch.
+
+A photo is split into the RGB the model sees and what is written back untouched: the alpha
+channel, and whether it was grayscale. EXIF orientation is applied on reading, so masks are drawn
+on the image as it is displayed. Outputs are written in the input's mode, losslessly where the
+format allows (PNG, WebP), under a temporary name that is renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from context_encoder.data import to_rgb
+
+# Output suffix -> Pillow format and save options (JPEG can store neither alpha nor exact pixels).
+SAVE_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    ".png": ("PNG", {}),
+    ".jpg": ("JPEG", {"quality": 95, "subsampling": 0}),
+    ".jpeg": ("JPEG", {"quality": 95, "subsampling": 0}),
+    ".webp": ("WEBP", {"lossless": True, "exact": True}),
+    ".bmp": ("BMP", {}),
+    ".tif": ("TIFF", {"compression": "tiff_lzw"}),
+    ".tiff": ("TIFF", {"compression": "tiff_lzw"}),
+}
+_KEPT_INFO = ("exif", "icc_profile")
+_GRAY_MODES = ("1", "L", "LA", "La", "I;16", "I;16B", "I;16L", "I", "F")
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+ImageLike = Image.Image | np.ndarray
+
+
+@dataclass
+class Picture:
+    """A decoded image: ``pixels`` (H, W, C) uint8 in ``mode`` (L, LA, RGB or RGBA)."""
+
+    pixels: np.ndarray
+    mode: str
+    info: dict[str, Any] = field(default_factory=dict)  # EXIF / ICC written back with the output
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as PIL reports sizes."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """What the model sees: (H, W, 3) uint8 (gray replicated, alpha left out)."""
+        if self.mode in ("L", "LA"):
+            return np.repeat(self.pixels[..., :1], 3, axis=-1)
+        return self.pixels[..., :3]
+
+    def with_rgb(self, rgb: np.ndarray, hole: np.ndarray) -> Image.Image:
+        """This picture with its ``hole`` pixels (H, W) taken from ``rgb`` (H, W, 3); the rest,
+        alpha included, byte for byte as read. Gray pictures get the luma of ``rgb``."""
+        out = self.pixels.copy()
+        if self.mode in ("L", "LA"):
+            luma = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
+            out[..., 0][hole] = luma[hole]
+        else:
+            out[..., :3][hole] = rgb[hole]
+        img = Image.fromarray(out if out.shape[-1] > 1 else out[..., 0], self.mode)
+        img.info.update(self.info)
+        return img
+
+    def to_image(self) -> Image.Image:
+        """This picture, unchanged, as a PIL image."""
+        return self.with_rgb(self.rgb, np.zeros(self.pixels.shape[:2], dtype=bool))
+
+
+def picture_from_pil(img: Image.Image) -> Picture:
+    """Split a PIL image into pixels in its own mode (L, LA, RGB or RGBA), EXIF orientation applied."""
+    img = ImageOps.exif_transpose(img)
+    info = {k: img.info[k] for k in _KEPT_INFO if k in img.info}
+    has_alpha = img.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info
+    if img.mode in _GRAY_MODES:
+        mode = "LA" if has_alpha else "L"
+        # to_rgb scales 16-bit and float grays to 8 bits, as training does
+        img = img.convert("LA") if has_alpha else img if img.mode == "L" else to_rgb(img).convert("L")
+    else:
+        mode = "RGBA" if has_alpha else "RGB"
+        img = img.convert(mode)
+    pixels = np.asarray(img, dtype=np.uint8)
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    return Picture(np.ascontiguousarray(pixels), mode, info)
+
+
+def picture_from_array(array: np.ndarray) -> Picture:
+    """A uint8 array (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4) as a picture."""
+    if not isinstance(array, np.ndarray) or array.dtype != np.uint8:
+        raise ValueError("image arrays must be uint8 NumPy arrays (H, W[, C]) in [0, 255]")
+    pixels = array[..., None] if array.ndim == 2 else array
+    modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+    if pixels.ndim != 3 or pixels.shape[-1] not in modes:
+        raise ValueError(f"image array must be (H, W) or (H, W, 1|2|3|4), got {array.shape}")
+    return Picture(np.ascontiguousarray(pixels), modes[pixels.shape[-1]])
+
+
+def to_picture(image: ImageLike) -> Picture:
+    """A PIL image or a uint8 NumPy array as a :class:`Picture`."""
+    if isinstance(image, Image.Image):
+        return picture_from_pil(image)
+    return picture_from_array(image)
+
+
+def read_image(path: str | Path) -> Picture:
+    """Decode an image file (JPEG, PNG, WebP, ...). Raises ValueError with a one-line reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return picture_from_pil(img)
+    except _DECODE_ERRORS as err:
+        raise ValueError(f"cannot read image {path}: {err}") from err
+
+
+def hole_from_mask(mask: ImageLike) -> np.ndarray:
+    """Hole pixels of a mask (H, W) bool: non-zero = hole; transparent pixels are never holes."""
+    if isinstance(mask, Image.Image):
+        mask = ImageOps.exif_transpose(mask)
+        if mask.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in mask.info:
+            rgba = np.asarray(mask.convert("RGBA"))
+            return rgba[..., :3].any(axis=-1) & (rgba[..., 3] > 0)
+        mask = mask if mask.mode in ("1", "L", "I", "I;16", "F", "RGB") else mask.convert("RGB")
+    array = np.asarray(mask)
+    if array.ndim == 3:
+        array = array.any(axis=-1)
+    if array.ndim != 2:
+        raise ValueError(f"mask array must be (H, W) or (H, W, C), got {np.shape(mask)}")
+    return array != 0
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """A mask file (PNG; white or non-zero = hole) as (H, W) bool."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask not found: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return hole_from_mask(img)
+    except _DECODE_ERRORS as err:
+        raise ValueError(f"cannot read mask {path}: {err}") from err
+
+
+def check_mask_size(hole: np.ndarray, size: tuple[int, int], name: str = "mask") -> None:
+    """Raise ValueError unless the mask (H, W) matches the image ``size`` (width, height)."""
+    h, w = hole.shape
+    if (w, h) != tuple(size):
+        raise ValueError(f"{name} is {w}x{h} px but the image is {size[0]}x{size[1]} px")
+
+
+def resize_mask(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a mask (H, W) bool to ``size`` (width, height)."""
+    if hole.shape[::-1] == tuple(size):
+        return hole
+    img = Image.fromarray(hole.astype(np.uint8) * 255).resize(size, Image.NEAREST)
+    return np.asarray(img) > 0
+
+
+def output_format(path: str | Path) -> str:
+    """The Pillow format written for ``path``'s suffix. Raises ValueError for others."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SAVE_FORMATS:
+        raise ValueError(f"cannot write '{suffix or path}': use one of {', '.join(SAVE_FORMATS)}")
+    return SAVE_FORMATS[suffix][0]
+
+
+def check_writable(path: str | Path, mode: str, *, overwrite: bool) -> None:
+    """Raise before any work if ``path`` exists (without ``overwrite``) or cannot hold ``mode``."""
+    path = Path(path)
+    fmt = output_format(path)
+    if fmt == "JPEG" and mode in ("LA", "RGBA"):
+        raise ValueError(f"{path}: JPEG cannot store the image's transparency; write .png or .webp")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists (pass --overwrite to replace it)")
+
+
+def save_image(img: Image.Image, path: str | Path) -> None:
+    """Write ``img`` in the format of ``path``'s suffix, atomically, with its EXIF / ICC profile."""
+    path = Path(path)
+    fmt = output_format(path)
+    options = dict(SAVE_FORMATS[path.suffix.lower()][1])
+    options.update({k: img.info[k] for k in _KEPT_INFO if k in img.info})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        img.save(tmp, format=fmt, **options)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,150 @@
+"""Planning the model-size windows that fill holes of any shape in photos of any size.
+
+The paper's inpainting net sees an S×S image and predicts its center S/2 square; in training only
+the inner (S/2 - 2·overlap) square was hidden (Sec. 3, "overlap"). A whole-image net (arbitrary
+region masks, Sec. 3.3) predicts every pixel. Either way, each connected hole region gets a square
+window of side W ≥ S around it, chosen so that the hole's bounding box, scaled by S/W, lies inside
+the model's *hole box* (the inner square; the central S/2 square for whole-image nets). A region
+that would need a downscale by more than ``max_scale`` is cut into tiles that each fit at
+``max_scale``; tiles nearest the known pixels go first so later ones see their result as context.
+
+Windows may reach past the image border; their pixels there are mirrored from the image.
+Coordinates are (row, column) in image pixels; a window's ``side / S`` is its scale.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from context_encoder.config import ModelConfig
+from context_encoder.masks import center_box
+
+
+@dataclass(frozen=True)
+class Window:
+    """A square of the image (top, left, side), possibly past its border, and the hole pixels
+    (``rows``, ``cols``, image coordinates) that it fills."""
+
+    top: int
+    left: int
+    side: int
+    rows: np.ndarray
+    cols: np.ndarray
+
+    def target_box(self) -> tuple[int, int, int, int]:
+        """(row0, row1, col0, col1), end-exclusive bounding box of the filled pixels."""
+        return int(self.rows.min()), int(self.rows.max()) + 1, int(self.cols.min()), int(self.cols.max()) + 1
+
+
+def hole_box(cfg: ModelConfig) -> tuple[int, int]:
+    """(lo, hi): the square [lo, hi)² of the model's input where holes may lie."""
+    lo, hi = center_box(cfg.image_size)
+    ring = cfg.overlap_px if cfg.predicts_center else 0
+    return lo + ring, hi - ring
+
+
+def center_hole(height: int, width: int, cfg: ModelConfig) -> np.ndarray:
+    """The paper's setting on any image: the model's hole box on the largest centered square,
+    i.e. the hole seen when that square is resized to S×S. (H, W) bool."""
+    lo, hi = hole_box(cfg)
+    side = min(height, width)
+    hole_side = max(1, round(side * (hi - lo) / cfg.image_size))
+    top, left = (height - hole_side) // 2, (width - hole_side) // 2
+    hole = np.zeros((height, width), dtype=bool)
+    hole[top : top + hole_side, left : left + hole_side] = True
+    return hole
+
+
+def reflect_index(start: int, length: int, size: int) -> np.ndarray:
+    """Indices ``start .. start+length-1`` mirrored into ``[0, size)`` (edge pixel repeated)."""
+    idx = np.arange(start, start + length) % (2 * size)
+    return np.where(idx < size, idx, 2 * size - 1 - idx)
+
+
+def _place(start: int, length: int, *, side: int, box: tuple[int, int], model_size: int, image_len: int) -> int:
+    """The window's first row (or column) so that [start, start+length) falls in the hole box,
+    keeping the window inside the image where the slack allows."""
+    scale = side / model_size
+    lo, hi = box
+    first = math.ceil(start + length - hi * scale - 1e-9)  # lowest start that keeps the hole's end
+    last = math.floor(start - lo * scale + 1e-9)  # highest start that keeps the hole's start
+    if image_len >= side:
+        preferred = round(start + length / 2 - (lo + hi) / 2 * scale)
+        preferred = min(max(preferred, 0), image_len - side)
+    else:  # window larger than the image: center the image in it
+        preferred = (image_len - side) // 2
+    return min(max(preferred, first), last)
+
+
+def _window_side(extent: int, inner: int, model_size: int) -> int:
+    """Window side for a hole extent (px): S at scale 1, else a downscale with 1 px of slack."""
+    if extent <= inner:
+        return model_size
+    return math.ceil((extent + 1) * model_size / inner)
+
+
+def _window(rows: np.ndarray, cols: np.ndarray, *, cfg: ModelConfig, shape: tuple[int, int]) -> Window:
+    box = hole_box(cfg)
+    s = cfg.image_size
+    r0, c0 = int(rows.min()), int(cols.min())
+    h, w = int(rows.max()) - r0 + 1, int(cols.max()) - c0 + 1
+    side = _window_side(max(h, w), box[1] - box[0], s)
+    top = _place(r0, h, side=side, box=box, model_size=s, image_len=shape[0])
+    left = _place(c0, w, side=side, box=box, model_size=s, image_len=shape[1])
+    return Window(top, left, side, rows, cols)
+
+
+def _tiles(rows: np.ndarray, cols: np.ndarray, cell: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Split one region's pixels on a grid of near-equal cells of side <= ``cell``."""
+    r0, c0 = rows.min(), cols.min()
+    n_r = math.ceil((rows.max() - r0 + 1) / cell)
+    n_c = math.ceil((cols.max() - c0 + 1) / cell)
+    cell_h = math.ceil((rows.max() - r0 + 1) / n_r)
+    cell_w = math.ceil((cols.max() - c0 + 1) / n_c)
+    key = (rows - r0) // cell_h * n_c + (cols - c0) // cell_w
+    order = np.argsort(key, kind="stable")
+    _, starts = np.unique(key[order], return_index=True)
+    return [(rows[g], cols[g]) for g in np.split(order, starts[1:])]
+
+
+def plan_windows(hole: np.ndarray, cfg: ModelConfig, *, max_scale: float = 4.0) -> list[Window]:
+    """Windows that together fill every pixel of ``hole`` (H, W) bool exactly once, in order."""
+    lo, hi = hole_box(cfg)
+    inner = hi - lo
+    cell = max(1, math.floor(inner * max_scale) - 1)  # largest extent that fits at max_scale
+    mask = hole.astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    depth = cv2.distanceTransform(mask, cv2.DIST_L2, 3)  # px to the nearest known pixel
+    windows = []
+    for k in range(1, n):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        rows, cols = np.nonzero(labels[y : y + h, x : x + w] == k)
+        rows, cols = rows + y, cols + x
+        parts = [(rows, cols)] if max(h, w) <= cell else _tiles(rows, cols, cell)
+        parts.sort(key=lambda p: float(depth[p[0], p[1]].min()))
+        windows += [_window(r, c, cfg=cfg, shape=hole.shape) for r, c in parts]
+    return windows
+
+
+def read_box(window: Window, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(row0, row1, col0, col1): the image pixels a window reads, mirroring included."""
+    ys = reflect_index(window.top, window.side, shape[0])
+    xs = reflect_index(window.left, window.side, shape[1])
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+
+
+def schedule(windows: list[Window], shape: tuple[int, int]) -> list[int]:
+    """A wave number per window: a window runs after every earlier window whose pixels it reads,
+    so running each wave as one batch gives the result of running the windows one by one."""
+    reads = [read_box(w, shape) for w in windows]
+    targets = [w.target_box() for w in windows]
+    waves: list[int] = []
+    for i, (r0, r1, c0, c1) in enumerate(reads):
+        deps = [waves[j] for j in range(i) if targets[j][0] < r1 and r0 < targets[j][1]
+                and targets[j][2] < c1 and c0 < targets[j][3]]
+        waves.append(max(deps) + 1 if deps else 0)
+    return waves
