@@ -9,14 +9,17 @@ format allows (PNG, WebP), under a temporary name that is renamed into place.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from context_encoder.data import to_rgb
+
+T = TypeVar("T")
 
 # Output suffix -> Pillow format and save options (JPEG can store neither alpha nor exact pixels).
 SAVE_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -108,17 +111,22 @@ def to_picture(image: ImageLike) -> Picture:
     return picture_from_array(image)
 
 
-def read_image(path: str | Path) -> Picture:
-    """Decode an image file (JPEG, PNG, WebP, ...). Raises ValueError with a one-line reason."""
+def _decode(path: str | Path, what: str, convert: Callable[[Image.Image], T]) -> T:
+    """Open ``path`` and ``convert`` the decoded image; one-line errors for missing or bad files."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}")
     try:
         with Image.open(path) as img:
             img.load()
-            return picture_from_pil(img)
+            return convert(img)
     except _DECODE_ERRORS as err:
-        raise ValueError(f"cannot read image {path}: {err}") from err
+        raise ValueError(f"cannot read {what} {path}: {err}") from err
+
+
+def read_image(path: str | Path) -> Picture:
+    """Decode an image file (JPEG, PNG, WebP, ...). Raises ValueError with a one-line reason."""
+    return _decode(path, "image", picture_from_pil)
 
 
 def hole_from_mask(mask: ImageLike) -> np.ndarray:
@@ -139,15 +147,7 @@ def hole_from_mask(mask: ImageLike) -> np.ndarray:
 
 def read_mask(path: str | Path) -> np.ndarray:
     """A mask file (PNG; white or non-zero = hole) as (H, W) bool."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mask not found: {path}")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return hole_from_mask(img)
-    except _DECODE_ERRORS as err:
-        raise ValueError(f"cannot read mask {path}: {err}") from err
+    return _decode(path, "mask", hole_from_mask)
 
 
 def check_mask_size(hole: np.ndarray, size: tuple[int, int], name: str = "mask") -> None:
