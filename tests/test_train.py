@@ -102,3 +102,12 @@ def test_plot_command_writes_png(tmp_path: Path) -> None:
     with Image.open(run / "loss_curves.png") as img:
         assert img.size[0] > 400
     assert main(["plot", str(tmp_path / "missing")]) == 2
+
+
+def test_plot_handles_a_loss_change_mid_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    joint = [{"step": s, "loss_rec": 1.0, "loss_d": 0.5, "img_per_s": 9.0} for s in range(1, 5)]
+    l2 = [{"step": s, "loss_rec": 0.5, "img_per_s": 9.0} for s in range(5, 9)]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in joint + l2))
+    assert main(["plot", str(run)]) == 0

@@ -36,11 +36,12 @@ def smooth(values: list[float], window: int) -> list[float]:
 def plot_metrics(run_dir: str | Path, output: str | Path, *, window: int = 10) -> Path:
     """One panel per logged quantity (raw and smoothed) against the step; returns ``output``."""
     rows = read_metrics(run_dir)
-    panels = [(k, t) for k, t in PANELS if k in rows[0]]
+    panels = [(k, t) for k, t in PANELS if any(k in r for r in rows)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    steps = [r["step"] for r in rows]
     for ax, (key, title) in zip(axes[0], panels):
-        values = [r[key] for r in rows]
+        # a resumed run may change the loss (e.g. joint -> l2): plot each key where it was logged
+        steps = [r["step"] for r in rows if key in r]
+        values = [r[key] for r in rows if key in r]
         ax.plot(steps, values, color="0.75", lw=0.8, label="logged")
         ax.plot(steps, smooth(values, window), color="C0", lw=1.6, label=f"mean of {window}")
         ax.set_title(title, fontsize=10)
