@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
+from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from context_encoder.checkpoint import (
@@ -127,7 +128,7 @@ def _checkpoint(state: GanState, run_dir: Path, step: int) -> None:
                     cfg=state.model, training_state=ts)
 
 
-def _load_data(cfg: TrainConfig, rt: Runtime) -> tuple[ImageFolderDataset, ImageFolderDataset | None]:
+def _load_data(cfg: TrainConfig) -> tuple[ImageFolderDataset, ImageFolderDataset | None]:
     files = find_images(cfg.data.data)
     if not files:
         raise ValueError(f"no image files found in {', '.join(cfg.data.data)}")
@@ -150,7 +151,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False) -> GanState:
     rt = setup_runtime(cfg.device, cfg.precision)
     run_dir = Path(cfg.out)
     try:
-        train_set, val_set = _load_data(cfg, rt)
+        train_set, val_set = _load_data(cfg)
         state = build_gan(cfg, rt)
         start = _resume(state, run_dir) if resume else 0
         total = total_steps(cfg, len(train_set), rt.world_size)
@@ -165,8 +166,6 @@ def fit(cfg: TrainConfig, *, resume: bool = False) -> GanState:
         if rt.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-            from torch.utils.tensorboard import SummaryWriter
-
             writer = SummaryWriter(str(run_dir / "tb"))
         _loop(cfg, state, loader, preview, run_dir, start, total, writer)
         if writer is not None:
@@ -182,7 +181,8 @@ def _preview_batch(dataset: ImageFolderDataset, masks: MaskSampler, seed: int) -
     return images, masks(n, torch.Generator().manual_seed(seed + 12345)).to(torch.uint8)
 
 
-def _loop(cfg, state, loader, preview, run_dir, start, total, writer) -> None:  # noqa: ANN001
+def _loop(cfg: TrainConfig, state: GanState, loader: DataLoader, preview: tuple[torch.Tensor, ...],
+          run_dir: Path, start: int, total: int, writer: SummaryWriter | None) -> None:
     rt = state.runtime
     metrics = (run_dir / "metrics.jsonl").open("a") if rt.is_main else None
     bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not rt.is_main,
