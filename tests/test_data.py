@@ -72,3 +72,36 @@ def test_step_sampler_resumes_and_shards() -> None:
     assert not {i for i, _ in r0} & {i for i, _ in r1}
     tiny = next(iter(StepBatchSampler(3, batch_size=8, seed=0)))
     assert len(tiny) == 8  # a folder smaller than a batch still fills it
+
+
+def _ramp(tmp_path: Path, width: int = 300, height: int = 200) -> Path:
+    """A photo whose red channel rises 0..255 left to right (a crop's range shows its scale)."""
+    ramp = np.linspace(0, 255, width)[None, :].repeat(height, 0)
+    img = np.stack([ramp, np.full_like(ramp, 80), np.full_like(ramp, 160)], -1).astype(np.uint8)
+    path = tmp_path / "ramp.png"
+    Image.fromarray(img).save(path)
+    return path
+
+
+def test_scale_jitter_crops_cover_more_of_the_photo(tmp_path: Path) -> None:
+    path = _ramp(tmp_path)
+    fixed = ImageFolderDataset([path], image_size=32, load_size=64)
+    jitter = ImageFolderDataset([path], image_size=32, load_size=64, min_load_size=32)
+    span = lambda crop: int(crop[0].max()) - int(crop[0].min())  # noqa: E731
+    fixed_spans = [span(fixed[(0, seed)]) for seed in range(40)]
+    jitter_spans = [span(jitter[(0, seed)]) for seed in range(40)]
+    for seed in range(40):
+        crop = jitter[(0, seed)]
+        assert crop.shape == (3, 32, 32) and crop.dtype == torch.uint8
+        assert torch.equal(crop, jitter[(0, seed)])  # same seed, same crop
+    # A 32 px crop sees a third of the photo's width at a 64 px shorter side, two thirds at 32 px.
+    assert max(fixed_spans) <= 100
+    assert max(jitter_spans) >= 140
+    assert np.mean(jitter_spans) > 1.3 * np.mean(fixed_spans)
+
+
+def test_scale_jitter_off_when_range_is_empty(tmp_path: Path) -> None:
+    path = _ramp(tmp_path)
+    same = ImageFolderDataset([path], image_size=32, load_size=64, min_load_size=64)
+    spans = {int(same[(0, s)][0].max()) - int(same[(0, s)][0].min()) for s in range(20)}
+    assert max(spans) <= 100  # every crop at the 64 px scale

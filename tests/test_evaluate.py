@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import write_images
 from PIL import Image
 
@@ -234,3 +235,20 @@ def test_reference_figures(real_data_dir: Path, subset: str, overlap: int) -> No
     for method, expected in REFERENCE[(subset, overlap)].items():
         measured = float(np.mean([r["psnr"] for r in ev.per_image[method]]))
         assert measured == pytest.approx(expected, abs=0.05), (subset, overlap, method)
+
+
+def test_flip_tta_row_is_named_and_scores_the_averaged_model(image_dir: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    cfg = ModelConfig(image_size=128, nef=8, ngf=8, ndf=8, bottleneck=16, overlap=4)
+    gen = build_generator(cfg).eval()
+    with torch.no_grad():  # weights large enough that the output depends on the input's layout
+        for p in gen.parameters():
+            p.normal_(0.0, 0.3)
+    run = tmp_path / "big"
+    save_checkpoint(run, step=1, generator=gen, discriminator=None, cfg=cfg, training_state={})
+    plain = evaluate(data=image_dir, methods=["model"], checkpoints=[run], examples=0)
+    flip = evaluate(data=image_dir, methods=["model"], checkpoints=[run], examples=0, flip_tta=True)
+    assert list(flip.per_image) == ["big +flip"]
+    a = [r["psnr"] for r in plain.per_image["big"]]
+    b = [r["psnr"] for r in flip.per_image["big +flip"]]
+    assert len(a) == len(b) == 8 and a != b

@@ -17,6 +17,7 @@ from context_encoder.cli import main
 from context_encoder.compose import blend
 from context_encoder.config import ModelConfig
 from context_encoder.masks import center_mask, mean_fill_value
+from context_encoder.models import build_generator
 from context_encoder.windows import center_hole, hole_box, plan_windows, read_box, schedule
 
 CENTER = ModelConfig(image_size=32, bottleneck=32, nef=16, ngf=16, ndf=16, overlap=1)
@@ -436,3 +437,17 @@ def test_cli_flag_errors(argv: list[str], message: str, tiny_checkpoint: Path, t
     Image.fromarray(photo(30, 40)).save("in.png")
     assert main(["inpaint", *argv, "--checkpoint", str(tiny_checkpoint)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_flip_tta_inpainter_fills_only_the_hole_with_the_averaged_prediction() -> None:
+    torch.manual_seed(0)
+    gen = build_generator(CENTER).eval()
+    image = np.random.default_rng(3).integers(0, 256, (CENTER.image_size, CENTER.image_size, 3), np.uint8)
+    plain = np.asarray(Inpainter(gen, CENTER).inpaint(image))
+    flipped = np.asarray(Inpainter(gen, CENTER, flip_tta=True).inpaint(image))
+    mirror = np.asarray(Inpainter(gen, CENTER).inpaint(np.ascontiguousarray(image[:, ::-1])))[:, ::-1]
+    hole = center_hole(*image.shape[:2], CENTER)
+    assert np.array_equal(flipped[~hole], image[~hole])
+    expected = (plain[hole].astype(np.float64) + mirror[hole]) / 2  # average of the two fills
+    assert np.abs(flipped[hole] - expected).max() <= 1.0  # up to uint8 rounding
+    assert not np.array_equal(flipped[hole], plain[hole])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from context_encoder.losses import (
+    LOG_EPS,
     adversarial_d_loss,
     adversarial_g_loss,
     center_weights,
@@ -46,3 +47,27 @@ def test_adversarial_losses() -> None:
     assert generator_loss(rec, adv, kind="joint", w_rec=0.999, w_adv=0.001) == 0.999 * 2 + 0.001 * 3
     assert generator_loss(rec, adv, kind="l2", w_rec=0.999, w_adv=0.001) == 2
     assert generator_loss(rec, adv, kind="adv", w_rec=0.999, w_adv=0.001) == 3
+
+
+def test_log_l2_is_the_mean_of_per_image_log_mse() -> None:
+    target = torch.zeros(2, 3, 8, 8)
+    pred = torch.zeros_like(target)
+    pred[0] = 0.1  # image 0: MSE 0.01
+    pred[1] = 1.0  # image 1: MSE 1
+    w = torch.ones(1, 1, 8, 8)
+    got = reconstruction_loss(pred, target, w, "log-l2")
+    want = (torch.log(torch.tensor(0.01 + LOG_EPS)) + torch.log(torch.tensor(1.0 + LOG_EPS))) / 2
+    assert torch.isclose(got, want)
+    # The batch L2 is dominated by image 1; the log loss gives both images the same say.
+    assert torch.isclose(reconstruction_loss(pred, target, w), torch.tensor(0.505))
+
+
+def test_log_l2_minimum_at_equality_and_ring_weighted() -> None:
+    x = torch.rand(2, 3, 16, 16)
+    w = center_weights(16, 2)
+    floor = torch.log(torch.tensor(LOG_EPS))
+    assert torch.isclose(reconstruction_loss(x, x.clone(), w, "log-l2"), floor)
+    ring, hole = torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)
+    ring[..., 0, 5], hole[..., 8, 8] = 1.0, 1.0
+    excess = lambda p: reconstruction_loss(p, torch.zeros_like(p), w, "log-l2").exp() - LOG_EPS  # noqa: E731
+    assert torch.isclose(excess(ring) / excess(hole), torch.tensor(10.0), rtol=1e-3)

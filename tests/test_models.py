@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from context_encoder.config import ModelConfig
-from context_encoder.models import ChannelWiseFC, build_discriminator, build_generator, set_dense_kernels
+from context_encoder.models import (
+    ChannelWiseFC,
+    FlipAverage,
+    build_discriminator,
+    build_generator,
+    set_dense_kernels,
+)
 from context_encoder.models.alexnet import pool5_size
 
 CASES = [
@@ -74,3 +81,20 @@ def test_dense_kernels_equal_convolutions() -> None:
     fast = gen(x)
     set_dense_kernels(gen, False)
     torch.testing.assert_close(fast, gen(x), atol=1e-5, rtol=1e-4)
+
+
+def test_flip_average_is_mirror_equivariant_and_exact_for_symmetric_nets() -> None:
+    torch.manual_seed(0)
+    net = build_generator(ModelConfig(image_size=32, bottleneck=16, nef=8, ngf=8, ndf=8)).eval()
+    tta = FlipAverage(net).eval()
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        out, out_mirror = tta(x), tta(x.flip(-1))
+        plain = net(x)
+        both = (plain + net(x.flip(-1)).flip(-1)) / 2
+    assert out.shape == plain.shape == (3, 3, 16, 16)
+    torch.testing.assert_close(out, both)
+    torch.testing.assert_close(out_mirror, out.flip(-1))
+    assert not torch.allclose(out, plain)  # a random net is not mirror-symmetric
+    symmetric = FlipAverage(nn.AvgPool2d(2)).eval()  # a mirror-symmetric "net": averaging is a no-op
+    torch.testing.assert_close(symmetric(x), nn.AvgPool2d(2)(x))

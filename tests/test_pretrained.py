@@ -51,3 +51,16 @@ def test_cli_inpaint_without_checkpoint(tmp_path: Path, no_network: None) -> Non
         assert out.size == (133, 97)
         filled = np.asarray(out)
     assert not np.array_equal(filled, image)  # the center hole was filled
+
+
+def test_pretrained_names_the_packaged_model_for_train_and_evaluate(
+        tmp_path: Path, capsys: pytest.CaptureFixture, no_network: None) -> None:
+    from context_encoder.evaluate import load_checkpoint
+
+    ckpt = load_checkpoint("pretrained")
+    assert ckpt.name == "pretrained" and ckpt.cfg.arch == "center"
+    (tmp_path / "images").mkdir()
+    assert main(["train", "--init", "pretrained", "--data", str(tmp_path / "images"), "--steps", "5",
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"bottleneck: {ckpt.cfg.bottleneck}" in out and "init: pretrained" in out

@@ -12,8 +12,8 @@ from PIL import Image
 from context_encoder.checkpoint import find_checkpoint, load_generator
 from context_encoder.cli import main
 
-TINY = ["--image-size", "32", "--bottleneck", "32", "--nef", "16", "--ngf", "16", "--ndf", "16",
-        "--batch-size", "4", "--workers", "0", "--precision", "fp32", "--log-every", "1"]
+LOOP = ["--batch-size", "4", "--workers", "0", "--precision", "fp32", "--log-every", "1"]
+TINY = ["--image-size", "32", "--bottleneck", "32", "--nef", "16", "--ngf", "16", "--ndf", "16", *LOOP]
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -111,3 +111,42 @@ def test_plot_handles_a_loss_change_mid_run(tmp_path: Path) -> None:
     l2 = [{"step": s, "loss_rec": 0.5, "img_per_s": 9.0} for s in range(5, 9)]
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in joint + l2))
     assert main(["plot", str(run)]) == 0
+
+
+def test_init_starts_from_the_given_weights(image_dir: Path, tmp_path: Path,
+                                            tiny_checkpoint: Path) -> None:
+    run = tmp_path / "run"
+    # Tiny LR: after one step the weights are still those of the init checkpoint.
+    assert main(["train", "--data", str(image_dir), "--init", str(tiny_checkpoint), "--steps", "1",
+                 "--loss", "l2", "--lr-g", "1e-12", "--out", str(run), *LOOP]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"]["bottleneck"] == 32 and saved["init"] == str(tiny_checkpoint)
+    source, _ = load_generator(tiny_checkpoint)
+    tuned, _ = load_generator(run)
+    for (name, a), b in zip(source.state_dict().items(), tuned.state_dict().values()):
+        if a.is_floating_point() and "running" not in name:
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_init_with_another_architecture_is_a_one_line_error(
+        image_dir: Path, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["train", "--data", str(image_dir), "--init", str(tiny_checkpoint), "--bottleneck", "16",
+                 "--steps", "1", "--out", str(tmp_path / "run"), *LOOP])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "bottleneck=32 (run: 16)" in err and len(err.splitlines()) == 1
+
+
+def test_ema_checkpoints_are_preferred_and_resumed(image_dir: Path, tmp_path: Path) -> None:
+    full, part = tmp_path / "full", tmp_path / "part"
+    args = ["--data", str(image_dir), "--ema", "0.5", "--loss", "l2", *TINY]
+    assert main(["train", *args, "--steps", "3", "--out", str(full)]) == 0
+    assert main(["train", *args, "--steps", "2", "--out", str(part)]) == 0
+    assert main(["train", "--resume", str(part), "--steps", "3"]) == 0
+    assert find_checkpoint(full).name == "generator_ema.safetensors"
+    step_dir = find_checkpoint(full).parent
+    raw, _ = load_generator(step_dir / "generator.safetensors")
+    avg, _ = load_generator(full)
+    assert any(not torch.equal(a, b) for a, b in zip(raw.state_dict().values(), avg.state_dict().values()))
+    resumed, _ = load_generator(part)  # the average continued from the saved one, not restarted
+    for (name, a), b in zip(avg.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)

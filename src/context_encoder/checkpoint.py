@@ -3,6 +3,7 @@
 Layout of a run directory::
 
     RUN_DIR/checkpoints/step_000500/generator.safetensors      (config in its metadata too)
+                                    generator_ema.safetensors  (with --ema: the averaged weights)
                                     discriminator.safetensors
                                     model.json                  (ModelConfig)
                                     training_state.pt           (optimizers, scaler, step)
@@ -18,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ from context_encoder.config import ModelConfig, model_config_from_dict, to_dict
 from context_encoder.models import build_generator
 
 KEEP = 2  # step directories kept per run
+PRETRAINED = "pretrained"  # names the default model packaged at context_encoder/weights/
+PACKAGED_CENTER = "weights/center.safetensors"
 
 
 class CheckpointError(ValueError):
@@ -58,13 +62,15 @@ def save_weights(path: Path, module: nn.Module, cfg: ModelConfig, dtype: torch.d
 
 
 def save_checkpoint(run_dir: Path, *, step: int, generator: nn.Module, discriminator: nn.Module | None,
-                    cfg: ModelConfig, training_state: dict[str, Any]) -> Path:
+                    cfg: ModelConfig, training_state: dict[str, Any], ema: nn.Module | None = None) -> Path:
     """Write step ``step`` atomically, point ``latest`` at it and prune old ones."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:07d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
     save_weights(tmp / "generator.safetensors", generator, cfg)
+    if ema is not None:
+        save_weights(tmp / "generator_ema.safetensors", ema, cfg)
     if discriminator is not None:
         save_weights(tmp / "discriminator.safetensors", discriminator, cfg)
     (tmp / "model.json").write_text(json.dumps(to_dict(cfg), indent=2))
@@ -81,7 +87,10 @@ def save_checkpoint(run_dir: Path, *, step: int, generator: nn.Module, discrimin
 
 
 def find_checkpoint(path: str | Path) -> Path:
-    """A run dir, a checkpoints dir, a step dir or a generator .safetensors -> that file."""
+    """A run dir, a checkpoints dir, a step dir or a generator .safetensors -> that file.
+
+    A step directory's averaged weights (``generator_ema.safetensors``) are preferred when present.
+    """
     p = Path(path)
     if p.is_file():
         return p
@@ -90,10 +99,26 @@ def find_checkpoint(path: str | Path) -> Path:
         if latest.is_file():
             p = root / latest.read_text().strip()
             break
-    gen = p / "generator.safetensors"
+    gen = p / "generator_ema.safetensors"
+    if not gen.is_file():
+        gen = p / "generator.safetensors"
     if not gen.is_file():
         raise CheckpointError(f"no checkpoint found at {path}")
     return gen
+
+
+def packaged_weights(name: str = PACKAGED_CENTER) -> Path:
+    """The path of a model packaged inside this install. Raises CheckpointError when absent."""
+    weights = resources.files("context_encoder").joinpath(name)
+    if not weights.is_file():
+        raise CheckpointError("no default model is packaged with this install: pass --checkpoint "
+                              "(Python: Inpainter.from_checkpoint(path))")
+    return Path(str(weights))
+
+
+def resolve_weights(spec: str | Path) -> Path:
+    """``"pretrained"`` (the packaged model) or anything :func:`find_checkpoint` takes -> a file."""
+    return packaged_weights() if str(spec) == PRETRAINED else find_checkpoint(spec)
 
 
 def read_model_config(weights: Path) -> ModelConfig:

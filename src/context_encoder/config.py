@@ -15,6 +15,7 @@ from typing import Any
 ARCHS = ("center", "alexnet", "autoencoder")
 MASKS = ("center", "block", "region", "folder")
 LOSSES = ("l2", "adv", "joint")
+REC_LOSSES = ("l2", "log-l2")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -54,6 +55,7 @@ class ModelConfig:
 class DataConfig:
     data: tuple[str, ...] = ()
     load_size: int = 0  # shorter side before the random crop; 0 = image_size * 350 / 128
+    min_load_size: int = 0  # > 0: each crop's shorter side is drawn from [min_load_size, load_size]
     val_fraction: float = 0.0  # seeded hold-out, never trained on
     workers: int = 2
     cache: bool = True  # decode every image once into memory (uint8)
@@ -71,6 +73,7 @@ class MaskConfig:
 @dataclass(frozen=True)
 class LossConfig:
     kind: str = "joint"  # l2 | adv | joint
+    rec: str = "l2"  # l2 (paper) | log-l2: per-image log MSE, i.e. the mean PSNR (losses.py)
     w_rec: float = 0.999
     w_adv: float = 0.001
     ring_weight: float = 10.0  # L2 weight of the overlap ring relative to the hole
@@ -83,6 +86,7 @@ class OptimConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     lr_schedule: str = "constant"  # constant | cosine
+    ema: float = 0.0  # decay of a moving average of the generator weights; 0 = off
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     out: str = "runs/ce"
+    init: str = ""  # generator weights to start from: a checkpoint, or "pretrained" (the packaged model)
     batch_size: int = 64
     steps: int = 0  # 0 = bounded by epochs
     epochs: int = 25
@@ -170,6 +175,7 @@ def validate(cfg: TrainConfig) -> None:
         (m.arch in ARCHS, f"arch must be one of {ARCHS}, got '{m.arch}'"),
         (cfg.mask.kind in MASKS, f"mask must be one of {MASKS}, got '{cfg.mask.kind}'"),
         (cfg.loss.kind in LOSSES, f"loss must be one of {LOSSES}, got '{cfg.loss.kind}'"),
+        (cfg.loss.rec in REC_LOSSES, f"rec-loss must be one of {REC_LOSSES}, got '{cfg.loss.rec}'"),
         (cfg.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
         (cfg.device in DEVICES, f"device must be one of {DEVICES}"),
         (cfg.channels_last in ("auto", "on", "off"), "channels-last must be auto, on or off"),
@@ -180,6 +186,11 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.optim.lr_g > 0 and cfg.optim.lr_d > 0, "learning rates must be > 0"),
         (cfg.optim.lr_schedule in ("constant", "cosine"), "lr-schedule: constant | cosine"),
         (len(cfg.data.data) > 0, "no data folder given (--data DIR)"),
+        (cfg.data.min_load_size <= cfg.data.resolved_load_size(m.image_size),
+         "min-load-size must be <= load-size"),
+        (cfg.data.min_load_size == 0 or cfg.data.min_load_size >= m.image_size,
+         "min-load-size must be 0 or >= image-size"),
+        (0.0 <= cfg.optim.ema < 1.0, "ema must be in [0, 1)"),
         (cfg.mask.kind != "folder" or bool(cfg.mask.folder), "--mask folder needs --mask-dir"),
     ]
     if m.arch == "alexnet":

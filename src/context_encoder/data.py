@@ -1,7 +1,9 @@
 """Training images: any folder(s) of photos, the original preprocessing, decoded once.
 
 Preprocessing of the original ``train.lua``: shorter side resized to ``load_size``, a random
-``image_size`` crop, a random horizontal flip, values mapped to [-1, 1]. Images are decoded and
+``image_size`` crop, a random horizontal flip, values mapped to [-1, 1]. Optional scale jitter
+(``min_load_size``) draws each crop's shorter side from [min_load_size, load_size] instead, so
+one photo yields crops at many scales. Images are decoded and
 resized once into a uint8 cache (``cache=True``) so JPEG decoding never limits a training step.
 Randomness is derived from (seed, epoch, position), so a resumed run sees the same crops and the
 same order as an uninterrupted one, and every rank of a distributed run sees its own share.
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
@@ -77,9 +80,11 @@ class ImageFolderDataset(Dataset):
     """
 
     def __init__(
-        self, files: Sequence[Path], *, image_size: int, load_size: int, cache: bool = True
+        self, files: Sequence[Path], *, image_size: int, load_size: int, min_load_size: int = 0,
+        cache: bool = True,
     ) -> None:
         self.image_size, self.load_size = image_size, max(load_size, image_size)
+        self.min_load_size = min(max(min_load_size, image_size), self.load_size) if min_load_size else 0
         self.files = list(files)
         self.cache: list[torch.Tensor] | None = None
         if cache:
@@ -120,11 +125,27 @@ class ImageFolderDataset(Dataset):
             y, x, flip = (h - s) // 2, (w - s) // 2, False
         else:
             g = torch.Generator().manual_seed(seed)
+            if self.min_load_size:
+                return self._scaled_crop(img, g)
             y = int(torch.randint(0, h - s + 1, (), generator=g))
             x = int(torch.randint(0, w - s + 1, (), generator=g))
             flip = bool(torch.rand((), generator=g) < 0.5)
         crop = img[:, y : y + s, x : x + s]
         return crop.flip(-1) if flip else crop
+
+    def _scaled_crop(self, img: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """A random crop of the image rescaled to a random shorter side: (3, S, S) uint8."""
+        s, (h, w) = self.image_size, img.shape[-2:]
+        lo, hi = self.min_load_size, self.load_size
+        shorter = lo + (hi - lo) * float(torch.rand((), generator=g))
+        side = min(h, w, round(s * min(h, w) / shorter))  # the square that becomes S x S
+        y = int(torch.randint(0, h - side + 1, (), generator=g))
+        x = int(torch.randint(0, w - side + 1, (), generator=g))
+        crop = img[:, y : y + side, x : x + side]
+        if side != s:
+            crop = F.interpolate(crop[None].float(), size=(s, s), mode="bicubic", antialias=True)[0]
+            crop = crop.round().clamp(0, 255).to(torch.uint8)
+        return crop.flip(-1) if bool(torch.rand((), generator=g) < 0.5) else crop
 
 
 def split_files(files: Sequence[Path], val_fraction: float, seed: int = 0) -> tuple[list[Path], list[Path]]:

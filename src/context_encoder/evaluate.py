@@ -27,12 +27,13 @@ from torch import nn
 from tqdm import tqdm
 
 from context_encoder import baselines
-from context_encoder.checkpoint import find_checkpoint, load_generator
+from context_encoder.checkpoint import PRETRAINED, load_generator, resolve_weights
 from context_encoder.config import ModelConfig
 from context_encoder.data import find_images, float_to_uint8, to_rgb, uint8_to_float
 from context_encoder.inference import inpaint_tensor
 from context_encoder.masks import MaskFolder, center_box, center_mask
 from context_encoder.metrics import hole_errors, ssim, ssim_over
+from context_encoder.models import FlipAverage
 
 IMAGE_SIZE = 128  # the paper's Table 1 setting: 128 px images, 64 px center hole
 PROTOCOLS = ("center", "masks")
@@ -119,16 +120,20 @@ class Checkpoint:
     step: int | None
     generator: nn.Module
     cfg: ModelConfig
+    flip_tta: bool = False  # the model row averages with the mirrored image's prediction
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a run dir / step dir / weights file, naming it by its run. Raises CheckpointError."""
-    weights = find_checkpoint(path)
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, flip_tta: bool = False) -> Checkpoint:
+    """Load a run dir / step dir / weights file or "pretrained" (the packaged model), naming it by its
+    run (plus " +flip" with ``flip_tta``: predictions averaged with the mirrored image's). Raises
+    CheckpointError."""
+    weights = resolve_weights(path)
     generator, cfg = load_generator(weights, device)
     step_dir = weights.parent
     step = int(step_dir.name.split("_")[-1]) if step_dir.name.startswith("step_") else None
     run = step_dir.parent.parent if step_dir.parent.name == "checkpoints" else step_dir
-    return Checkpoint(name=run.resolve().name, path=str(path), step=step, generator=generator, cfg=cfg)
+    name = (PRETRAINED if str(path) == PRETRAINED else run.resolve().name) + (" +flip" if flip_tta else "")
+    return Checkpoint(name=name, path=str(path), step=step, generator=generator, cfg=cfg, flip_tta=flip_tta)
 
 
 def check_checkpoints(checkpoints: Sequence[Checkpoint], protocol: str) -> list[Checkpoint]:
@@ -164,11 +169,13 @@ def resolve_overlap(overlap: int | None, checkpoints: Sequence[Checkpoint]) -> i
 
 def model_method(ckpt: Checkpoint) -> Method:
     """The checkpoint's inpainting, run as :mod:`inference` does, quantised to uint8."""
+    generator = FlipAverage(ckpt.generator).eval() if ckpt.flip_tta else ckpt.generator
+
     def fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        device = next(ckpt.generator.parameters()).device
+        device = next(generator.parameters()).device
         x = uint8_to_float(torch.from_numpy(images).permute(0, 3, 1, 2)).to(device)  # (n, 3, S, S)
         m = torch.from_numpy(masks)[:, None].float().to(device)  # (n, 1, S, S)
-        out = inpaint_tensor(ckpt.generator, x, m, ckpt.cfg)
+        out = inpaint_tensor(generator, x, m, ckpt.cfg)
         return float_to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
     return fill
 
@@ -272,14 +279,14 @@ def example_indices(n: int, k: int) -> list[int]:
 def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[str | Path] = (),
              protocol: str = "center", overlap: int | None = None, mask_dir: str | Path | None = None,
              nn_bank: str | Path | None = None, seed: int | None = None, examples: int = 6,
-             device: str | torch.device = "cpu") -> Evaluation:
+             device: str | torch.device = "cpu", flip_tta: bool = False) -> Evaluation:
     """Score ``methods`` on the images below ``data`` under ``protocol``. Raises ValueError on bad input.
 
     Everything is validated before any long computation starts.
     """
     validate_request(methods=methods, checkpoints=checkpoints, protocol=protocol, overlap=overlap,
                      mask_dir=mask_dir, nn_bank=nn_bank, data=data, seed=seed)
-    loaded = check_checkpoints([load_checkpoint(p, device) for p in checkpoints], protocol)
+    loaded = check_checkpoints([load_checkpoint(p, device, flip_tta=flip_tta) for p in checkpoints], protocol)
     names, images = load_images(data, desc=f"loading {data}")
     if protocol == "center":
         ring = resolve_overlap(overlap, loaded)

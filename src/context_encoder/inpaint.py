@@ -19,7 +19,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -29,7 +28,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from context_encoder.checkpoint import CheckpointError, load_generator
+from context_encoder.checkpoint import PACKAGED_CENTER, load_generator, packaged_weights
 from context_encoder.compose import BLENDS
 from context_encoder.compose import blend as blend_hole
 from context_encoder.config import ModelConfig
@@ -37,10 +36,11 @@ from context_encoder.data import float_to_uint8, uint8_to_float
 from context_encoder.device import resolve_device
 from context_encoder.imageio import ImageLike, Picture, check_mask_size, hole_from_mask, to_picture
 from context_encoder.masks import center_box, fill_hole
+from context_encoder.models import FlipAverage
 from context_encoder.windows import Window, center_hole, hole_box, plan_windows, reflect_index, schedule
 
 # The default model, inside the package (shipped by the release that trains it).
-PRETRAINED_WEIGHTS = "weights/center.safetensors"
+PRETRAINED_WEIGHTS = PACKAGED_CENTER
 INPAINT_ARCHS = ("center", "alexnet")
 MaskLike = ImageLike | None
 
@@ -69,37 +69,35 @@ class Inpainter:
     """Fills holes of any shape in images of any size with a trained generator.
 
     ``max_scale`` caps how much a window is downscaled before a hole is tiled instead;
-    ``batch_size`` windows go through the generator at once.
+    ``batch_size`` windows go through the generator at once; ``flip_tta`` averages every
+    prediction with that of the mirrored window (:class:`context_encoder.models.FlipAverage`).
     """
 
     def __init__(self, generator: nn.Module, cfg: ModelConfig, *, device: str | torch.device = "cpu",
-                 max_scale: float = 4.0, batch_size: int = 16) -> None:
+                 max_scale: float = 4.0, batch_size: int = 16, flip_tta: bool = False) -> None:
         if max_scale < 1:
             raise ValueError("max_scale must be >= 1")
         self.device = resolve_device(device) if isinstance(device, str) else device
-        self.generator = generator.to(self.device).eval()
+        self.generator = (FlipAverage(generator) if flip_tta else generator).to(self.device).eval()
         self.cfg, self.max_scale, self.batch_size = cfg, max_scale, max(1, batch_size)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", *, arch: str | None = None,
-                        max_scale: float = 4.0, batch_size: int = 16) -> Inpainter:
+                        max_scale: float = 4.0, batch_size: int = 16, flip_tta: bool = False) -> Inpainter:
         """Load a run directory, step directory or generator ``.safetensors``.
 
         ``arch`` (center | alexnet), when given, must match the checkpoint's. Raises CheckpointError.
         """
         dev = resolve_device(device)
         generator, cfg = load_generator(path, dev, arch=arch)
-        return cls(generator, cfg, device=dev, max_scale=max_scale, batch_size=batch_size)
+        return cls(generator, cfg, device=dev, max_scale=max_scale, batch_size=batch_size, flip_tta=flip_tta)
 
     @classmethod
-    def from_pretrained(cls, device: str = "auto", *, max_scale: float = 4.0, batch_size: int = 16) -> Inpainter:
+    def from_pretrained(cls, device: str = "auto", *, max_scale: float = 4.0, batch_size: int = 16,
+                        flip_tta: bool = False) -> Inpainter:
         """The default 128 px center model packaged at ``context_encoder/weights/center.safetensors``."""
-        weights = resources.files("context_encoder").joinpath(PRETRAINED_WEIGHTS)
-        if not weights.is_file():
-            raise CheckpointError("no default model is packaged with this install: pass --checkpoint "
-                                  "(Python: Inpainter.from_checkpoint(path))")
-        with resources.as_file(weights) as path:
-            return cls.from_checkpoint(path, device, max_scale=max_scale, batch_size=batch_size)
+        weights = packaged_weights(PRETRAINED_WEIGHTS)
+        return cls.from_checkpoint(weights, device, max_scale=max_scale, batch_size=batch_size, flip_tta=flip_tta)
 
     def inpaint(self, image: ImageLike, mask: MaskLike = None, *, blend: str = "hard",
                 feather_px: int = 8) -> Image.Image:

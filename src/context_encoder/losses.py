@@ -27,13 +27,24 @@ def ring_weights(mask: torch.Tensor, overlap: int, ring_weight: float = 10.0) ->
     return mask + ring_weight * (grown - mask)
 
 
-def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+LOG_EPS = 1e-4  # on the [-1, 1] scale: caps an image's PSNR term near 46 dB
+
+
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
+                        kind: str = "l2") -> torch.Tensor:
     """Weighted mean squared error over the pixels with non-zero weight.
 
-    pred, target (N, C, H, W); weights broadcastable to (N, 1, H, W). Zero when pred == target.
+    ``l2`` (the paper): over the whole batch. ``log-l2``: the mean over images of the log of each
+    image's weighted MSE, i.e. minus the mean per-image PSNR (up to scale), the figure that
+    ``evaluate`` averages; it weights each image's error by its inverse, so smooth images count.
+    pred, target (N, C, H, W); weights broadcastable to (N, 1, H, W). Zero (``l2``) or its minimum
+    ``log(LOG_EPS)`` (``log-l2``) when pred == target.
     """
     w = weights.expand(pred.shape[0], 1, *pred.shape[-2:]).to(pred.dtype)
     err = (pred.float() - target.float()).pow(2) * w.float()
+    if kind == "log-l2":
+        count = (w > 0).float().sum(dim=(1, 2, 3)).clamp_min(1.0) * pred.shape[1]  # (N,)
+        return torch.log(err.sum(dim=(1, 2, 3)) / count + LOG_EPS).mean()
     count = (w > 0).float().sum().clamp_min(1.0) * pred.shape[1]
     return err.sum() / count
 

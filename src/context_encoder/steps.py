@@ -19,6 +19,7 @@ from torch import nn
 from context_encoder.config import LossConfig, ModelConfig
 from context_encoder.data import uint8_to_float
 from context_encoder.device import Runtime
+from context_encoder.ema import WeightEMA
 from context_encoder.losses import (
     adversarial_d_loss,
     adversarial_g_loss,
@@ -43,6 +44,7 @@ class GanState:
     runtime: Runtime
     center_disc: bool  # discriminator sees only the center square
     channels_last: bool = True
+    ema: WeightEMA | None = None  # moving average of the generator weights (--ema)
 
 
 def crop_center(x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +90,7 @@ def train_step(images: torch.Tensor, masks: torch.Tensor, state: GanState) -> di
             with _no_sync(disc):  # DDP: only the fake forward's backward triggers the reduction
                 d_real = disc(disc_view(target, state))
             d_fake = disc(disc_view(pred, state))
-    rec = reconstruction_loss(pred, target, weights)
+    rec = reconstruction_loss(pred, target, weights, state.loss.rec)
     out = {"loss_rec": rec.detach()}
     adv = None
     state.opt_g.zero_grad(set_to_none=True)
@@ -128,7 +130,7 @@ def reference_step(images: torch.Tensor, masks: torch.Tensor, state: GanState) -
         state.opt_d.step()
         adv = adversarial_g_loss(disc(disc_view(pred, state)))
         out |= {"loss_d": loss_d.detach(), "loss_adv": adv.detach()}
-    rec = reconstruction_loss(pred, target, weights)
+    rec = reconstruction_loss(pred, target, weights, state.loss.rec)
     loss_g = generator_loss(rec, adv, kind=state.loss.kind, w_rec=state.loss.w_rec, w_adv=state.loss.w_adv)
     state.opt_g.zero_grad()
     loss_g.backward()

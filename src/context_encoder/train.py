@@ -2,7 +2,9 @@
 
 RUN_DIR/config.json (resolved TrainConfig), metrics.jsonl (one line per log step), tb/
 (TensorBoard), samples/step_XXXXXXX.png (masked input | output | original) and checkpoints/.
-Rank 0 alone writes files.
+Rank 0 alone writes files. A run may start from trained generator weights (``init``, e.g. the
+packaged model) and may keep a moving average of the generator (``optim.ema``), which its
+checkpoints then offer first to ``evaluate`` and ``inpaint``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from context_encoder.checkpoint import (
     find_checkpoint,
     load_state,
     load_training_state,
+    read_model_config,
+    resolve_weights,
     save_checkpoint,
     unwrap,
 )
@@ -34,6 +38,7 @@ from context_encoder.device import (
     use_channels_last,
     wrap_ddp,
 )
+from context_encoder.ema import WeightEMA
 from context_encoder.masks import MaskSampler
 from context_encoder.models import build_discriminator, build_generator, set_dense_kernels
 from context_encoder.preview import preview_grid
@@ -112,7 +117,20 @@ def _resume(state: GanState, run_dir: Path) -> int:
         load_state(unwrap(state.discriminator), step_dir / "discriminator.safetensors")
         state.opt_d.load_state_dict(ts["opt_d"])
     state.scaler.load_state_dict(ts["scaler"])
+    if state.ema is not None and (step_dir / "generator_ema.safetensors").is_file():
+        load_state(state.ema.shadow, step_dir / "generator_ema.safetensors")
     return int(ts["step"])
+
+
+def _initialize(state: GanState, spec: str) -> None:
+    """Start the generator from trained weights whose architecture matches the run's."""
+    weights = resolve_weights(spec)
+    saved = read_model_config(weights)
+    if saved != state.model:
+        diff = ", ".join(f"{k}={getattr(saved, k)} (run: {getattr(state.model, k)})"
+                         for k in saved.__dataclass_fields__ if getattr(saved, k) != getattr(state.model, k))
+        raise ValueError(f"--init {spec}: its model differs from the run's: {diff}")
+    load_state(unwrap(state.generator), weights)
 
 
 def _checkpoint(state: GanState, run_dir: Path, step: int) -> None:
@@ -125,7 +143,7 @@ def _checkpoint(state: GanState, run_dir: Path, step: int) -> None:
     if state.opt_d is not None:
         ts["opt_d"] = state.opt_d.state_dict()
     save_checkpoint(run_dir, step=step, generator=state.generator, discriminator=state.discriminator,
-                    cfg=state.model, training_state=ts)
+                    cfg=state.model, training_state=ts, ema=state.ema and state.ema.shadow)
 
 
 def _load_data(cfg: TrainConfig) -> tuple[ImageFolderDataset, ImageFolderDataset | None]:
@@ -135,7 +153,8 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageFolderDataset, ImageFolderDataset
     train_files, val_files = split_files(files, cfg.data.val_fraction, seed=0)
     kw = {"image_size": cfg.model.image_size,
           "load_size": cfg.data.resolved_load_size(cfg.model.image_size)}
-    train_set = ImageFolderDataset(train_files, cache=cfg.data.cache, **kw)
+    train_set = ImageFolderDataset(train_files, cache=cfg.data.cache,
+                                   min_load_size=cfg.data.min_load_size, **kw)
     val_set = ImageFolderDataset(val_files, cache=True, **kw) if val_files else None
     return train_set, val_set
 
@@ -153,6 +172,10 @@ def fit(cfg: TrainConfig, *, resume: bool = False) -> GanState:
     try:
         train_set, val_set = _load_data(cfg)
         state = build_gan(cfg, rt)
+        if cfg.init and not resume:
+            _initialize(state, cfg.init)
+        if cfg.optim.ema:
+            state.ema = WeightEMA(unwrap(state.generator), cfg.optim.ema)
         start = _resume(state, run_dir) if resume else 0
         total = total_steps(cfg, len(train_set), rt.world_size)
         sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
@@ -194,6 +217,8 @@ def _loop(cfg: TrainConfig, state: GanState, loader: DataLoader, preview: tuple[
             break
         _set_lr(state, cfg, step, total)
         losses = train_step(images, mask, state)
+        if state.ema is not None:
+            state.ema.update(unwrap(state.generator))
         step += 1
         seen += images.shape[0] * rt.world_size
         bar.update(1)
@@ -211,7 +236,8 @@ def _loop(cfg: TrainConfig, state: GanState, loader: DataLoader, preview: tuple[
                     if k != "step":
                         writer.add_scalar(k, v, step)
         if rt.is_main and (step % cfg.sample_every == 0 or step == total):
-            grid = preview_grid(unwrap(state.generator), *preview, state,
+            shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
+            grid = preview_grid(shown, *preview, state,
                                 run_dir / "samples" / f"step_{step:07d}.png")
             writer.add_image("samples", grid, step)
         if step % cfg.ckpt_every == 0 or step == total:

@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", type=_methods, default="mean-fill,opencv-telea,opencv-ns",
                    help=f"comma-separated, from: {', '.join(METHOD_NAMES)}")
     p.add_argument("--checkpoint", type=Path, action="append", default=[],
-                   help="run dir or generator .safetensors for 'model' / 'nn-features' (repeatable, one row each)")
+                   help="run dir, generator .safetensors or 'pretrained' (the packaged model) for "
+                   "'model' / 'nn-features' (repeatable, one row each)")
     p.add_argument("--protocol", default="center", choices=("center", "masks"),
                    help="center: the 64x64 center hole at 128 px; masks: fixed hole masks from --mask-dir")
     p.add_argument("--overlap", type=_overlap, default="model",
@@ -49,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="training images that nn-hog / nn-features retrieve from (prepared as the protocol)")
     p.add_argument("--examples", type=int, default=6, help="images shown in examples.png (0 = no grid)")
     p.add_argument("--device", default="cpu", choices=DEVICES, help="where models run")
+    p.add_argument("--flip-tta", action="store_true",
+                   help="model rows: average each prediction with that of the mirrored image")
     p.add_argument("--report", type=Path, required=True, help="output folder of the report")
 
 
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--examples must be >= 0")
     result = evaluate(data=args.data, methods=args.methods, checkpoints=args.checkpoint, protocol=args.protocol,
                       overlap=args.overlap, mask_dir=args.mask_dir, nn_bank=args.nn_bank, seed=args.seed,
-                      examples=args.examples, device=resolve_device(args.device))
+                      examples=args.examples, device=resolve_device(args.device), flip_tta=args.flip_tta)
     summary = write_report(result, args.report)
     print(format_table(summary), end="")
     print(f"wrote {args.report}")

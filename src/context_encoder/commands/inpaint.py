@@ -35,6 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-scale", type=float, default=4.0,
                    help="largest downscale of a hole's window before the hole is tiled instead (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="windows per generator call (default: %(default)s)")
+    p.add_argument("--flip-tta", action="store_true",
+                   help="average each prediction with that of the mirrored image (2x compute)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from context_encoder.inpaint import Inpainter
     from context_encoder.inpaint_files import PasteOptions, inpaint_file, inpaint_folder
 
-    options = {"max_scale": args.max_scale, "batch_size": args.batch_size}
+    options = {"max_scale": args.max_scale, "batch_size": args.batch_size, "flip_tta": args.flip_tta}
     if not batch:  # read the inputs before loading the model: a missing file fails fast
         for what, path in (("image", args.image), ("mask", args.mask)):
             if path is not None and not path.is_file():

@@ -9,12 +9,14 @@ from typing import Any
 
 import yaml
 
+from context_encoder.checkpoint import read_model_config, resolve_weights
 from context_encoder.config import (
     ARCHS,
     DEVICES,
     LOSSES,
     MASKS,
     PRECISIONS,
+    REC_LOSSES,
     TrainConfig,
     merge,
     to_dict,
@@ -30,8 +32,13 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--mask": ("mask.kind", str, MASKS, "hole shape seen in training"),
     "--mask-dir": ("mask.folder", str, None, "folder of PNG masks (white = hole) for --mask folder"),
     "--loss": ("loss.kind", str, LOSSES, "l2, adversarial only, or joint (0.999 L2 + 0.001 adv)"),
+    "--rec-loss": ("loss.rec", str, REC_LOSSES, "reconstruction term: l2 (paper) or log-l2 (per-image "
+                   "log MSE: maximises the mean PSNR that evaluate reports)"),
+    "--ring-weight": ("loss.ring_weight", float, None, "L2 weight of the overlap ring relative to the hole"),
     "--image-size": ("model.image_size", int, None, "training crop side in px"),
     "--load-size": ("data.load_size", int, None, "shorter side before cropping (0 = size*350/128)"),
+    "--min-load-size": ("data.min_load_size", int, None,
+                        "scale jitter: draw each crop's shorter side from [this, --load-size] (0 = off)"),
     "--bottleneck": ("model.bottleneck", int, None, "center net bottleneck channels"),
     "--nef": ("model.nef", int, None, "encoder width"),
     "--ngf": ("model.ngf", int, None, "decoder width"),
@@ -43,6 +50,10 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--lr-g": ("optim.lr_g", float, None, "generator learning rate"),
     "--lr-d": ("optim.lr_d", float, None, "discriminator learning rate"),
     "--lr-schedule": ("optim.lr_schedule", str, ("constant", "cosine"), "learning-rate schedule"),
+    "--ema": ("optim.ema", float, None, "decay of a moving average of the generator weights, e.g. "
+              "0.999; checkpoints then hold it and evaluate/inpaint use it (0 = off)"),
+    "--init": ("init", str, None, "start the generator from these weights: a run dir, checkpoint or "
+               "'pretrained' (the packaged model); its model settings become the defaults"),
     "--val-fraction": ("data.val_fraction", float, None, "seeded share of images held out"),
     "--workers": ("data.workers", int, None, "data-loading processes"),
     "--out": ("out", str, None, "run directory"),
@@ -85,7 +96,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
-    values = DEFAULTS
+    values = _layered(args, DEFAULTS)
+    if values["init"] and args.resume is None:  # the weights' architecture, unless overridden
+        saved = read_model_config(resolve_weights(values["init"]))
+        values = _layered(args, merge(DEFAULTS, {"model": to_dict(saved)}))
+    return train_config_from_dict(values)
+
+
+def _layered(args: argparse.Namespace, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` under the resumed run's config, the --config YAML and the flags, in that order."""
     if args.resume is not None:
         saved = args.resume / "config.json"
         if not saved.is_file():
@@ -101,7 +120,7 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
         values = merge(values, {"compile": True})
     if args.resume is not None:
         values = merge(values, {"out": str(args.resume)})
-    return train_config_from_dict(values)
+    return values
 
 
 def run(args: argparse.Namespace) -> int:

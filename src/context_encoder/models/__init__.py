@@ -9,6 +9,7 @@ from context_encoder.models.alexnet import AlexNetGenerator
 from context_encoder.models.center import CenterGenerator
 from context_encoder.models.discriminator import Discriminator
 from context_encoder.models.layers import ChannelWiseFC, FullConv2d, FullConvTranspose2d
+from context_encoder.models.tta import FlipAverage
 
 GENERATORS: dict[str, type[nn.Module]] = {
     "center": CenterGenerator,
@@ -55,6 +56,7 @@ __all__ = [
     "CenterGenerator",
     "ChannelWiseFC",
     "Discriminator",
+    "FlipAverage",
     "build_discriminator",
     "build_generator",
     "init_weights",
