@@ -252,3 +252,14 @@ def test_flip_tta_row_is_named_and_scores_the_averaged_model(image_dir: Path, tm
     a = [r["psnr"] for r in plain.per_image["big"]]
     b = [r["psnr"] for r in flip.per_image["big +flip"]]
     assert len(a) == len(b) == 8 and a != b
+
+
+def test_poisson_row_corrects_the_model_by_its_ring(image_dir: Path, center_run: Path) -> None:
+    hard = evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], examples=0)
+    pois = evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], examples=0, blend="poisson")
+    assert list(pois.per_image) == ["center128 +poisson"]
+    mean = lambda ev, row: float(np.mean([r["psnr"] for r in ev.per_image[row]]))  # noqa: E731
+    # An untrained net's fill is off in colour; on smooth photos the ring tells by how much.
+    assert mean(pois, "center128 +poisson") > mean(hard, "center128") + 1.0
+    with pytest.raises(ValueError, match="blend must be"):
+        evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], blend="soft")

@@ -1,5 +1,9 @@
 """Pasting a prediction into the photo: hard paste (the original's), feathered edge, or Poisson.
 
+Poisson blending uses what the paper's overlap gives: the net also predicts the known pixels
+around the hole, so the mismatch between its prediction and the photo there is known and is
+spread smoothly over the hole (the prediction's gradients, the photo's border).
+
 Only hole pixels ever change; every other pixel keeps its input value byte for byte.
 Images are (H, W, 3) uint8, holes (H, W) bool.
 """
@@ -8,6 +12,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy import sparse
+from scipy.sparse.linalg import spsolve
 
 BLENDS = ("hard", "feather", "poisson")
 
@@ -22,26 +28,63 @@ def _feather(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, radius:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def _poisson(original: np.ndarray, filled: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """OpenCV seamless cloning (Pérez et al. 2003): the prediction's gradients, the photo's seam."""
-    pad = 2  # seamlessClone ignores the mask's outer 1 px and needs the region inside the image
-    grow = cv2.dilate(hole.astype(np.uint8) * 255, np.ones((3, 3), np.uint8))
-    src = cv2.copyMakeBorder(filled, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    dst = cv2.copyMakeBorder(original, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    mask = cv2.copyMakeBorder(grow, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    x, y, w, h = cv2.boundingRect(mask)
-    # OpenCV places the region at center - size // 2; this center puts it back where it was.
-    out = cv2.seamlessClone(src, dst, mask, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE)
-    return out[pad:-pad, pad:-pad]
+def hole_border(hole: np.ndarray) -> np.ndarray:
+    """The known pixels 4-adjacent to the hole: (H, W) bool. Poisson blending needs the model's
+    prediction there (``guide``) as well as inside the hole."""
+    grown = cv2.dilate(hole.astype(np.uint8), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8))
+    return grown.astype(bool) & ~hole
+
+
+def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Poisson image editing (Pérez et al. 2003) with the prediction as guidance field.
+
+    Solves, over the hole pixels, for the image whose Laplacian is the prediction's and whose
+    values on the hole's border are the photo's: the prediction plus the harmonic (membrane)
+    interpolation of the photo-minus-prediction mismatch on the border. ``guide`` (H, W, 3) holds
+    the prediction inside the hole and on :func:`hole_border`; only the photo's pixels *outside*
+    the hole are read, so hidden content can never leak in (OpenCV's ``seamlessClone`` erodes
+    the mask and takes the destination's own gradients near the hole's edge).
+    """
+    h, w = hole.shape
+    rows, cols = np.nonzero(hole)
+    n = len(rows)
+    index = np.full((h, w), -1, np.int64)
+    index[rows, cols] = np.arange(n)
+    mismatch = original.astype(np.float64) - guide.astype(np.float64)  # known on the border
+    diag, rhs = np.zeros(n), np.zeros((n, 3))
+    pairs_i, pairs_j = [], []
+    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        r, c = rows + dr, cols + dc
+        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)  # no neighbour past the photo's edge
+        diag += inside
+        rr, cc, me = r[inside], c[inside], np.nonzero(inside)[0]
+        other = index[rr, cc]
+        in_hole = other >= 0
+        pairs_i.append(me[in_hole])
+        pairs_j.append(other[in_hole])
+        np.add.at(rhs, me[~in_hole], mismatch[rr[~in_hole], cc[~in_hole]])
+    i, j = np.concatenate(pairs_i), np.concatenate(pairs_j)
+    matrix = sparse.csc_matrix((np.concatenate([diag, -np.ones(len(i))]),
+                                (np.concatenate([np.arange(n), i]), np.concatenate([np.arange(n), j]))),
+                               shape=(n, n))
+    correction = spsolve(matrix, rhs).reshape(n, 3)
+    out = guide.astype(np.float64)
+    out[rows, cols] += correction
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def blend(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, *, mode: str = "hard",
-          feather_px: int = 8) -> np.ndarray:
-    """The photo with its hole pixels from ``filled``, pasted by ``mode``: (H, W, 3) uint8."""
+          feather_px: int = 8, border: np.ndarray | None = None) -> np.ndarray:
+    """The photo with its hole pixels from ``filled``, pasted by ``mode``: (H, W, 3) uint8.
+
+    ``border`` (H, W, 3): the prediction on :func:`hole_border` (elsewhere ignored), needed by
+    ``poisson``; without it the border mismatch is zero and ``poisson`` equals ``hard``.
+    """
     if mode not in BLENDS:
         raise ValueError(f"blend must be one of {BLENDS}, got '{mode}'")
     if mode == "feather":
         filled = _feather(original, filled, hole, feather_px)
-    elif mode == "poisson":
-        filled = _poisson(original, filled, hole)
+    elif mode == "poisson" and border is not None and hole.any():
+        guide = np.where(hole_border(hole)[..., None], border, filled)
+        filled = _poisson(original, guide, hole)
     return np.where(hole[..., None], filled, original)

@@ -26,11 +26,11 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from context_encoder import baselines
+from context_encoder import baselines, compose
 from context_encoder.checkpoint import PRETRAINED, load_generator, resolve_weights
 from context_encoder.config import ModelConfig
 from context_encoder.data import find_images, float_to_uint8, to_rgb, uint8_to_float
-from context_encoder.inference import inpaint_tensor
+from context_encoder.inference import composite, predict
 from context_encoder.masks import MaskFolder, center_box, center_mask
 from context_encoder.metrics import hole_errors, ssim, ssim_over
 from context_encoder.models import FlipAverage
@@ -121,19 +121,23 @@ class Checkpoint:
     generator: nn.Module
     cfg: ModelConfig
     flip_tta: bool = False  # the model row averages with the mirrored image's prediction
+    blend: str = "hard"  # how the model row pastes its prediction (compose.BLENDS)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, flip_tta: bool = False) -> Checkpoint:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, flip_tta: bool = False,
+                    blend: str = "hard") -> Checkpoint:
     """Load a run dir / step dir / weights file or "pretrained" (the packaged model), naming it by its
-    run (plus " +flip" with ``flip_tta``: predictions averaged with the mirrored image's). Raises
-    CheckpointError."""
+    run, plus " +flip" with ``flip_tta`` (predictions averaged with the mirrored image's) and
+    " +BLEND" unless ``blend`` is "hard". Raises CheckpointError."""
     weights = resolve_weights(path)
     generator, cfg = load_generator(weights, device)
     step_dir = weights.parent
     step = int(step_dir.name.split("_")[-1]) if step_dir.name.startswith("step_") else None
     run = step_dir.parent.parent if step_dir.parent.name == "checkpoints" else step_dir
     name = (PRETRAINED if str(path) == PRETRAINED else run.resolve().name) + (" +flip" if flip_tta else "")
-    return Checkpoint(name=name, path=str(path), step=step, generator=generator, cfg=cfg, flip_tta=flip_tta)
+    name += "" if blend == "hard" else f" +{blend}"
+    return Checkpoint(name=name, path=str(path), step=step, generator=generator, cfg=cfg, flip_tta=flip_tta,
+                      blend=blend)
 
 
 def check_checkpoints(checkpoints: Sequence[Checkpoint], protocol: str) -> list[Checkpoint]:
@@ -175,8 +179,13 @@ def model_method(ckpt: Checkpoint) -> Method:
         device = next(generator.parameters()).device
         x = uint8_to_float(torch.from_numpy(images).permute(0, 3, 1, 2)).to(device)  # (n, 3, S, S)
         m = torch.from_numpy(masks)[:, None].float().to(device)  # (n, 1, S, S)
-        out = inpaint_tensor(generator, x, m, ckpt.cfg)
-        return float_to_uint8(out).permute(0, 2, 3, 1).cpu().numpy()
+        pred = predict(generator, x, m, ckpt.cfg)  # (n, 3, S, S), the overlap ring predicted too
+        to_u8 = lambda t: float_to_uint8(t).permute(0, 2, 3, 1).cpu().numpy()  # noqa: E731
+        out = to_u8(composite(x, pred, m))
+        if ckpt.blend == "hard":
+            return out
+        return np.stack([compose.blend(i, o, h, mode=ckpt.blend, border=b)
+                         for i, o, h, b in zip(images, out, masks, to_u8(pred))])
     return fill
 
 
@@ -279,14 +288,15 @@ def example_indices(n: int, k: int) -> list[int]:
 def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[str | Path] = (),
              protocol: str = "center", overlap: int | None = None, mask_dir: str | Path | None = None,
              nn_bank: str | Path | None = None, seed: int | None = None, examples: int = 6,
-             device: str | torch.device = "cpu", flip_tta: bool = False) -> Evaluation:
+             device: str | torch.device = "cpu", flip_tta: bool = False, blend: str = "hard") -> Evaluation:
     """Score ``methods`` on the images below ``data`` under ``protocol``. Raises ValueError on bad input.
 
     Everything is validated before any long computation starts.
     """
     validate_request(methods=methods, checkpoints=checkpoints, protocol=protocol, overlap=overlap,
-                     mask_dir=mask_dir, nn_bank=nn_bank, data=data, seed=seed)
-    loaded = check_checkpoints([load_checkpoint(p, device, flip_tta=flip_tta) for p in checkpoints], protocol)
+                     mask_dir=mask_dir, nn_bank=nn_bank, data=data, seed=seed, blend=blend)
+    loaded = check_checkpoints([load_checkpoint(p, device, flip_tta=flip_tta, blend=blend) for p in checkpoints],
+                               protocol)
     names, images = load_images(data, desc=f"loading {data}")
     if protocol == "center":
         ring = resolve_overlap(overlap, loaded)
@@ -317,10 +327,11 @@ def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[
 
 def validate_request(*, methods: Sequence[str], checkpoints: Sequence[str | Path], protocol: str,
                      overlap: int | None, mask_dir: str | Path | None, nn_bank: str | Path | None,
-                     data: str | Path, seed: int | None = None) -> None:
+                     data: str | Path, seed: int | None = None, blend: str = "hard") -> None:
     """One clear ValueError for the first inconsistent argument."""
     unknown = [m for m in methods if m not in METHODS]
     checks = [
+        (blend in compose.BLENDS, f"blend must be one of {compose.BLENDS}, got '{blend}'"),
         (protocol in PROTOCOLS, f"protocol must be one of {PROTOCOLS}, got '{protocol}'"),
         (bool(methods), "no method given"),
         (not unknown, f"unknown method(s) {unknown}; choose from {METHODS}"),

@@ -29,7 +29,7 @@ from PIL import Image
 from torch import nn
 
 from context_encoder.checkpoint import PACKAGED_CENTER, load_generator, packaged_weights
-from context_encoder.compose import BLENDS
+from context_encoder.compose import BLENDS, hole_border
 from context_encoder.compose import blend as blend_hole
 from context_encoder.config import ModelConfig
 from context_encoder.data import float_to_uint8, uint8_to_float
@@ -53,6 +53,7 @@ class _Job:
     hole: np.ndarray  # (H, W) bool, the user's mask
     work: np.ndarray  # (H, W, 3) uint8, filled window by window
     unfilled: np.ndarray  # (H, W) bool
+    border: np.ndarray  # (H, W, 3) uint8, the prediction on the known pixels next to the hole
 
 
 def prepare_hole(picture: Picture, mask: MaskLike, cfg: ModelConfig) -> np.ndarray:
@@ -127,13 +128,13 @@ class Inpainter:
                 out.append(job.picture.to_image())
                 continue
             rgb = np.ascontiguousarray(job.picture.rgb)
-            pasted = blend_hole(rgb, job.work, job.hole, mode=blend, feather_px=feather_px)
+            pasted = blend_hole(rgb, job.work, job.hole, mode=blend, feather_px=feather_px, border=job.border)
             out.append(job.picture.with_rgb(pasted, job.hole))
         return out
 
     def _job(self, picture: Picture, mask: MaskLike) -> _Job:
         hole = prepare_hole(picture, mask, self.cfg)
-        return _Job(picture, hole, np.array(picture.rgb), hole.copy())
+        return _Job(picture, hole, np.array(picture.rgb), hole.copy(), np.array(picture.rgb))
 
     def _fill(self, jobs: list[_Job]) -> None:
         """Fill every job's hole, wave by wave (see :func:`context_encoder.windows.schedule`)."""
@@ -191,3 +192,11 @@ class Inpainter:
         up = float_to_uint8(torch.from_numpy(up)).numpy()
         job.work[window.rows, window.cols] = up[window.rows - window.top, window.cols - window.left]
         job.unfilled[window.rows, window.cols] = False
+        # The prediction on the known pixels bordering this window's share of the hole (inside the
+        # net's predicted square: the overlap ring of a center net), for Poisson blending.
+        r0, r1, c0, c1 = window.target_box()
+        r0, c0 = max(r0 - 1, 0), max(c0 - 1, 0)
+        r1, c1 = min(r1 + 1, job.hole.shape[0]), min(c1 + 1, job.hole.shape[1])
+        rows, cols = np.nonzero(hole_border(job.hole[r0:r1, c0:c1]))
+        rows, cols = rows + r0, cols + c0
+        job.border[rows, cols] = up[rows - window.top, cols - window.left]

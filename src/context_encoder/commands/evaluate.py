@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from context_encoder.compose import BLENDS
 from context_encoder.config import DEVICES
 
 METHOD_NAMES = ("model", "mean-fill", "opencv-telea", "opencv-ns", "nn-hog", "nn-features")
@@ -50,6 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="training images that nn-hog / nn-features retrieve from (prepared as the protocol)")
     p.add_argument("--examples", type=int, default=6, help="images shown in examples.png (0 = no grid)")
     p.add_argument("--device", default="cpu", choices=DEVICES, help="where models run")
+    p.add_argument("--blend", default="hard", choices=BLENDS,
+                   help="model rows: how the prediction is pasted, as in `inpaint --blend`")
     p.add_argument("--flip-tta", action="store_true",
                    help="model rows: average each prediction with that of the mirrored image")
     p.add_argument("--report", type=Path, required=True, help="output folder of the report")
@@ -66,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--examples must be >= 0")
     result = evaluate(data=args.data, methods=args.methods, checkpoints=args.checkpoint, protocol=args.protocol,
                       overlap=args.overlap, mask_dir=args.mask_dir, nn_bank=args.nn_bank, seed=args.seed,
-                      examples=args.examples, device=resolve_device(args.device), flip_tta=args.flip_tta)
+                      examples=args.examples, device=resolve_device(args.device), flip_tta=args.flip_tta,
+                      blend=args.blend)
     summary = write_report(result, args.report)
     print(format_table(summary), end="")
     print(f"wrote {args.report}")
