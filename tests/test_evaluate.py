@@ -139,8 +139,8 @@ def test_report_and_determinism(image_dir: Path, bank_dir: Path, center_run: Pat
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["protocol"] == "center" and summary["n_images"] == 8
     assert "inner 56x56" in summary["hidden_region"]  # the checkpoint's 4-px ring
-    assert list(summary["methods"]) == ["center128", "mean-fill", "opencv-telea", "opencv-ns", "nn-hog",
-                                        "nn-features (center128)"]
+    assert list(summary["methods"]) == ["center128 +poisson", "mean-fill", "opencv-telea", "opencv-ns", "nn-hog",
+                                        "nn-features (center128)"]  # the model row as `inpaint` pastes
     assert set(summary["methods"]["mean-fill"]) == {"l1", "l2", "psnr", "ssim"}
     assert summary["checkpoints"]["center128"]["step"] == 3
     assert len((tmp_path / "a" / "per_image.csv").read_text().splitlines()) == 1 + 8 * 6
@@ -216,7 +216,7 @@ def test_whole_image_model_on_masks(image_dir: Path, tmp_path: Path) -> None:
     _write_masks(tmp_path / "masks")
     ev = evaluate(data=image_dir, methods=["model"], checkpoints=[run], protocol="masks",
                   mask_dir=tmp_path / "masks", examples=0)
-    assert list(ev.per_image) == ["whole"] and len(ev.per_image["whole"]) == 8
+    assert list(ev.per_image) == ["whole +poisson"] and len(ev.per_image["whole +poisson"]) == 8
 
 
 # Reference figures of the issue (computed independently), PSNR in dB: (set, overlap) -> method -> dB
@@ -246,8 +246,9 @@ def test_flip_tta_row_is_named_and_scores_the_averaged_model(image_dir: Path, tm
             p.normal_(0.0, 0.3)
     run = tmp_path / "big"
     save_checkpoint(run, step=1, generator=gen, discriminator=None, cfg=cfg, training_state={})
-    plain = evaluate(data=image_dir, methods=["model"], checkpoints=[run], examples=0)
-    flip = evaluate(data=image_dir, methods=["model"], checkpoints=[run], examples=0, flip_tta=True)
+    plain = evaluate(data=image_dir, methods=["model"], checkpoints=[run], examples=0, blends=["hard"])
+    flip = evaluate(data=image_dir, methods=["model"], checkpoints=[run], examples=0, flip_tta=True,
+                    blends=["hard"])
     assert list(flip.per_image) == ["big +flip"]
     a = [r["psnr"] for r in plain.per_image["big"]]
     b = [r["psnr"] for r in flip.per_image["big +flip"]]
@@ -255,11 +256,13 @@ def test_flip_tta_row_is_named_and_scores_the_averaged_model(image_dir: Path, tm
 
 
 def test_poisson_row_corrects_the_model_by_its_ring(image_dir: Path, center_run: Path) -> None:
-    hard = evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], examples=0)
-    pois = evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], examples=0, blend="poisson")
-    assert list(pois.per_image) == ["center128 +poisson"]
+    hard = evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], examples=0, blends=["hard"])
+    pois = evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], examples=0,
+                    blends=["hard", "poisson"])
+    assert list(pois.per_image) == ["center128", "center128 +poisson"]
     mean = lambda ev, row: float(np.mean([r["psnr"] for r in ev.per_image[row]]))  # noqa: E731
     # An untrained net's fill is off in colour; on smooth photos the ring tells by how much.
+    assert mean(pois, "center128") == mean(hard, "center128")
     assert mean(pois, "center128 +poisson") > mean(hard, "center128") + 1.0
     with pytest.raises(ValueError, match="blend must be"):
-        evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], blend="soft")
+        evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], blends=["soft"])

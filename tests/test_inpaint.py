@@ -123,7 +123,7 @@ def test_center_hole_is_the_training_mask_at_model_size() -> None:
 def test_every_hole_pixel_gets_the_prediction_and_nothing_else_changes(cfg: ModelConfig, name: str) -> None:
     hole = HOLES[name]()
     image = photo(*hole.shape)
-    out = np.asarray(Inpainter(ConstGenerator(cfg), cfg).inpaint(image, hole))
+    out = np.asarray(Inpainter(ConstGenerator(cfg), cfg).inpaint(image, hole, blend="hard"))
     assert out.shape == image.shape and out.dtype == np.uint8
     assert (out[hole] == CONST_U8).all()
     assert (out[~hole] == image[~hole]).all()
@@ -177,7 +177,7 @@ def test_gray_stays_gray_and_alpha_is_kept(mode: str) -> None:
     if mode != "L":
         pixels[..., -1] = np.random.default_rng(0).integers(0, 256, (101, 77))  # a ragged alpha
     image = Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode)
-    out = Inpainter(ConstGenerator(CENTER), CENTER).inpaint(image, hole)
+    out = Inpainter(ConstGenerator(CENTER), CENTER).inpaint(image, hole, blend="hard")
     assert out.mode == mode and out.size == image.size
     got = np.asarray(out).reshape(pixels.shape)
     assert (got[~hole] == pixels[~hole]).all()
@@ -188,7 +188,7 @@ def test_gray_stays_gray_and_alpha_is_kept(mode: str) -> None:
 
 def test_numpy_inputs_and_bad_inputs() -> None:
     inpainter = Inpainter(ConstGenerator(CENTER), CENTER)
-    gray = inpainter.inpaint(photo(50, 60, 1)[..., 0], np.ones((50, 60)) * holes(50, 60))
+    gray = inpainter.inpaint(photo(50, 60, 1)[..., 0], np.ones((50, 60)) * holes(50, 60), blend="hard")
     assert gray.mode == "L"
     with pytest.raises(ValueError, match="uint8"):
         inpainter.inpaint(photo(50, 60).astype(np.float32))
@@ -209,7 +209,7 @@ def test_empty_mask_returns_the_image_with_a_warning() -> None:
 
 def test_default_mask_is_the_center_square() -> None:
     image = photo(64, 96)
-    out = np.asarray(Inpainter(ConstGenerator(CENTER), CENTER).inpaint(image))
+    out = np.asarray(Inpainter(ConstGenerator(CENTER), CENTER).inpaint(image, blend="hard"))
     assert ((out == CONST_U8).all(-1) == center_hole(64, 96, CENTER)).all()
 
 
@@ -443,9 +443,9 @@ def test_flip_tta_inpainter_fills_only_the_hole_with_the_averaged_prediction() -
     torch.manual_seed(0)
     gen = build_generator(CENTER).eval()
     image = np.random.default_rng(3).integers(0, 256, (CENTER.image_size, CENTER.image_size, 3), np.uint8)
-    plain = np.asarray(Inpainter(gen, CENTER).inpaint(image))
-    flipped = np.asarray(Inpainter(gen, CENTER, flip_tta=True).inpaint(image))
-    mirror = np.asarray(Inpainter(gen, CENTER).inpaint(np.ascontiguousarray(image[:, ::-1])))[:, ::-1]
+    plain = np.asarray(Inpainter(gen, CENTER).inpaint(image, blend="hard"))
+    flipped = np.asarray(Inpainter(gen, CENTER, flip_tta=True).inpaint(image, blend="hard"))
+    mirror = np.asarray(Inpainter(gen, CENTER).inpaint(np.ascontiguousarray(image[:, ::-1]), blend="hard"))[:, ::-1]
     hole = center_hole(*image.shape[:2], CENTER)
     assert np.array_equal(flipped[~hole], image[~hole])
     expected = (plain[hole].astype(np.float64) + mirror[hole]) / 2  # average of the two fills
@@ -482,7 +482,7 @@ def test_inpainter_poisson_interpolates_the_border_through_a_flat_prediction() -
     hole = np.zeros((96, 128), bool)
     hole[30:60, 40:90] = True
     inpainter = Inpainter(ConstGenerator(CENTER), CENTER)
-    hard = np.asarray(inpainter.inpaint(ramp, hole))
+    hard = np.asarray(inpainter.inpaint(ramp, hole, blend="hard"))
     smooth = np.asarray(inpainter.inpaint(ramp, hole, blend="poisson"))
     assert (hard[hole] == CONST_U8).all()
     assert np.abs(smooth[hole].astype(int) - ramp[hole]).max() <= 1

@@ -64,3 +64,18 @@ def test_pretrained_names_the_packaged_model_for_train_and_evaluate(
                  "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"bottleneck: {ckpt.cfg.bottleneck}" in out and "init: pretrained" in out
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("subset", ["bsd100", "camvid/test"])
+def test_packaged_model_beats_telea_by_0_8_db(real_data_dir: Path, subset: str) -> None:
+    """Issue 7: under the center protocol (the model's inner hole for every method), the packaged
+    model as `inpaint` runs it beats OpenCV Telea by >= 0.8 dB and mean fill by >= 2.5 dB."""
+    from context_encoder.evaluate import evaluate
+
+    ev = evaluate(data=real_data_dir / subset, methods=["model", "opencv-telea", "mean-fill"],
+                  checkpoints=["pretrained"], examples=0)
+    psnr = {row: float(np.mean([r["psnr"] for r in rows])) for row, rows in ev.per_image.items()}
+    model = psnr["pretrained +poisson"]
+    assert model - psnr["opencv-telea"] >= 0.8, psnr
+    assert model - psnr["mean-fill"] >= 2.5, psnr

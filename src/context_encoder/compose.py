@@ -16,6 +16,7 @@ from scipy import sparse
 from scipy.sparse.linalg import spsolve
 
 BLENDS = ("hard", "feather", "poisson")
+DEFAULT_BLEND = "poisson"  # measured best on center and irregular holes (docs/MODEL_CARD.md)
 
 
 def _feather(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:

@@ -120,24 +120,18 @@ class Checkpoint:
     step: int | None
     generator: nn.Module
     cfg: ModelConfig
-    flip_tta: bool = False  # the model row averages with the mirrored image's prediction
-    blend: str = "hard"  # how the model row pastes its prediction (compose.BLENDS)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *, flip_tta: bool = False,
-                    blend: str = "hard") -> Checkpoint:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Load a run dir / step dir / weights file or "pretrained" (the packaged model), naming it by its
-    run, plus " +flip" with ``flip_tta`` (predictions averaged with the mirrored image's) and
-    " +BLEND" unless ``blend`` is "hard". Raises CheckpointError."""
+    run. Raises CheckpointError."""
     weights = resolve_weights(path)
     generator, cfg = load_generator(weights, device)
     step_dir = weights.parent
     step = int(step_dir.name.split("_")[-1]) if step_dir.name.startswith("step_") else None
     run = step_dir.parent.parent if step_dir.parent.name == "checkpoints" else step_dir
-    name = (PRETRAINED if str(path) == PRETRAINED else run.resolve().name) + (" +flip" if flip_tta else "")
-    name += "" if blend == "hard" else f" +{blend}"
-    return Checkpoint(name=name, path=str(path), step=step, generator=generator, cfg=cfg, flip_tta=flip_tta,
-                      blend=blend)
+    name = PRETRAINED if str(path) == PRETRAINED else run.resolve().name
+    return Checkpoint(name=name, path=str(path), step=step, generator=generator, cfg=cfg)
 
 
 def check_checkpoints(checkpoints: Sequence[Checkpoint], protocol: str) -> list[Checkpoint]:
@@ -171,9 +165,15 @@ def resolve_overlap(overlap: int | None, checkpoints: Sequence[Checkpoint]) -> i
     return overlap
 
 
-def model_method(ckpt: Checkpoint) -> Method:
-    """The checkpoint's inpainting, run as :mod:`inference` does, quantised to uint8."""
-    generator = FlipAverage(ckpt.generator).eval() if ckpt.flip_tta else ckpt.generator
+def model_row(ckpt: Checkpoint, blend: str, flip_tta: bool) -> str:
+    """A model row's name: the run, plus " +flip" and " +BLEND" unless the paste is "hard"."""
+    return ckpt.name + (" +flip" if flip_tta else "") + ("" if blend == "hard" else f" +{blend}")
+
+
+def model_method(ckpt: Checkpoint, blend: str = compose.DEFAULT_BLEND, flip_tta: bool = False) -> Method:
+    """The checkpoint's inpainting as ``inpaint`` runs it (the prediction pasted by ``blend``,
+    optionally averaged with the mirrored image's), quantised to uint8."""
+    generator = FlipAverage(ckpt.generator).eval() if flip_tta else ckpt.generator
 
     def fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         device = next(generator.parameters()).device
@@ -182,9 +182,9 @@ def model_method(ckpt: Checkpoint) -> Method:
         pred = predict(generator, x, m, ckpt.cfg)  # (n, 3, S, S), the overlap ring predicted too
         to_u8 = lambda t: float_to_uint8(t).permute(0, 2, 3, 1).cpu().numpy()  # noqa: E731
         out = to_u8(composite(x, pred, m))
-        if ckpt.blend == "hard":
+        if blend == "hard":
             return out
-        return np.stack([compose.blend(i, o, h, mode=ckpt.blend, border=b)
+        return np.stack([compose.blend(i, o, h, mode=blend, border=b)
                          for i, o, h, b in zip(images, out, masks, to_u8(pred))])
     return fill
 
@@ -216,8 +216,10 @@ def nn_features_method(ckpt: Checkpoint, bank: np.ndarray, hidden: np.ndarray) -
 
 
 def build_methods(names: Sequence[str], *, checkpoints: Sequence[Checkpoint], bank: np.ndarray | None,
-                  hidden: np.ndarray | None) -> dict[str, Method]:
-    """Row name -> method, in the order asked; one ``model`` and ``nn-features`` row per checkpoint."""
+                  hidden: np.ndarray | None, blends: Sequence[str] = (compose.DEFAULT_BLEND,),
+                  flip_tta: bool = False) -> dict[str, Method]:
+    """Row name -> method, in the order asked; one ``model`` row per checkpoint and blend, one
+    ``nn-features`` row per checkpoint."""
     table = {
         "mean-fill": baselines.mean_fill,
         "opencv-telea": lambda x, m: baselines.opencv_inpaint(x, m, method="telea"),
@@ -226,7 +228,8 @@ def build_methods(names: Sequence[str], *, checkpoints: Sequence[Checkpoint], ba
     methods: dict[str, Method] = {}
     for name in names:
         if name == "model":
-            methods.update({c.name: model_method(c) for c in checkpoints})
+            methods.update({model_row(c, b, flip_tta): model_method(c, b, flip_tta)
+                            for c in checkpoints for b in blends})
         elif name == "nn-hog":
             assert bank is not None
             methods[name] = nn_hog_method(bank)
@@ -288,15 +291,15 @@ def example_indices(n: int, k: int) -> list[int]:
 def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[str | Path] = (),
              protocol: str = "center", overlap: int | None = None, mask_dir: str | Path | None = None,
              nn_bank: str | Path | None = None, seed: int | None = None, examples: int = 6,
-             device: str | torch.device = "cpu", flip_tta: bool = False, blend: str = "hard") -> Evaluation:
+             device: str | torch.device = "cpu", flip_tta: bool = False,
+             blends: Sequence[str] = (compose.DEFAULT_BLEND,)) -> Evaluation:
     """Score ``methods`` on the images below ``data`` under ``protocol``. Raises ValueError on bad input.
 
     Everything is validated before any long computation starts.
     """
     validate_request(methods=methods, checkpoints=checkpoints, protocol=protocol, overlap=overlap,
-                     mask_dir=mask_dir, nn_bank=nn_bank, data=data, seed=seed, blend=blend)
-    loaded = check_checkpoints([load_checkpoint(p, device, flip_tta=flip_tta, blend=blend) for p in checkpoints],
-                               protocol)
+                     mask_dir=mask_dir, nn_bank=nn_bank, data=data, seed=seed, blends=blends)
+    loaded = check_checkpoints([load_checkpoint(p, device) for p in checkpoints], protocol)
     names, images = load_images(data, desc=f"loading {data}")
     if protocol == "center":
         ring = resolve_overlap(overlap, loaded)
@@ -310,7 +313,7 @@ def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[
         hidden = None
         eval_set = EvalSet("masks", names, images, masks, f"masks from {mask_dir} (seed {seed})", mask_names)
     bank = load_images(nn_bank, desc=f"loading bank {nn_bank}")[1] if any(m in NEEDS_BANK for m in methods) else None
-    table = build_methods(methods, checkpoints=loaded, bank=bank, hidden=hidden)
+    table = build_methods(methods, checkpoints=loaded, bank=bank, hidden=hidden, blends=blends, flip_tta=flip_tta)
     index = example_indices(len(images), examples)
     per_image, shown = {}, {}
     for name, method in table.items():
@@ -327,11 +330,14 @@ def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[
 
 def validate_request(*, methods: Sequence[str], checkpoints: Sequence[str | Path], protocol: str,
                      overlap: int | None, mask_dir: str | Path | None, nn_bank: str | Path | None,
-                     data: str | Path, seed: int | None = None, blend: str = "hard") -> None:
+                     data: str | Path, seed: int | None = None,
+                     blends: Sequence[str] = (compose.DEFAULT_BLEND,)) -> None:
     """One clear ValueError for the first inconsistent argument."""
     unknown = [m for m in methods if m not in METHODS]
     checks = [
-        (blend in compose.BLENDS, f"blend must be one of {compose.BLENDS}, got '{blend}'"),
+        (bool(blends) and set(blends) <= set(compose.BLENDS),
+         f"blend must be one of {compose.BLENDS}, got {', '.join(blends)}"),
+        (len(set(blends)) == len(blends), "a blend is listed twice"),
         (protocol in PROTOCOLS, f"protocol must be one of {PROTOCOLS}, got '{protocol}'"),
         (bool(methods), "no method given"),
         (not unknown, f"unknown method(s) {unknown}; choose from {METHODS}"),

@@ -29,7 +29,7 @@ from PIL import Image
 from torch import nn
 
 from context_encoder.checkpoint import PACKAGED_CENTER, load_generator, packaged_weights
-from context_encoder.compose import BLENDS, hole_border
+from context_encoder.compose import BLENDS, DEFAULT_BLEND, hole_border
 from context_encoder.compose import blend as blend_hole
 from context_encoder.config import ModelConfig
 from context_encoder.data import float_to_uint8, uint8_to_float
@@ -100,7 +100,7 @@ class Inpainter:
         weights = packaged_weights(PRETRAINED_WEIGHTS)
         return cls.from_checkpoint(weights, device, max_scale=max_scale, batch_size=batch_size, flip_tta=flip_tta)
 
-    def inpaint(self, image: ImageLike, mask: MaskLike = None, *, blend: str = "hard",
+    def inpaint(self, image: ImageLike, mask: MaskLike = None, *, blend: str = DEFAULT_BLEND,
                 feather_px: int = 8) -> Image.Image:
         """Fill the hole of ``image`` and return it as a PIL image of the same mode and size.
 
@@ -111,7 +111,7 @@ class Inpainter:
         return self.inpaint_batch([image], [mask], blend=blend, feather_px=feather_px)[0]
 
     def inpaint_batch(self, images: Sequence[ImageLike], masks: Sequence[MaskLike] | None = None, *,
-                      blend: str = "hard", feather_px: int = 8) -> list[Image.Image]:
+                      blend: str = DEFAULT_BLEND, feather_px: int = 8) -> list[Image.Image]:
         """:meth:`inpaint` for several images, their windows batched through the generator."""
         masks = [None] * len(images) if masks is None else list(masks)
         if blend not in BLENDS:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from context_encoder.compose import DEFAULT_BLEND
 from context_encoder.data import IMAGE_SUFFIXES
 from context_encoder.imageio import (
     SAVE_FORMATS,
@@ -34,7 +35,7 @@ MASK_SUFFIX = "_mask"  # NAME_mask.png beside NAME.jpg is NAME.jpg's mask
 class PasteOptions:
     """How predictions are pasted (see :func:`context_encoder.compose.blend`)."""
 
-    blend: str = "hard"
+    blend: str = DEFAULT_BLEND
     feather_px: int = 8
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from context_encoder.compose import BLENDS
+from context_encoder.compose import BLENDS, DEFAULT_BLEND
 from context_encoder.config import DEVICES
 
 METHOD_NAMES = ("model", "mean-fill", "opencv-telea", "opencv-ns", "nn-hog", "nn-features")
@@ -17,6 +17,14 @@ def _methods(value: str) -> list[str]:
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"unknown method(s) {unknown or value!r}; "
                                          f"choose from {', '.join(METHOD_NAMES)}")
+    return names
+
+
+def _blends(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in BLENDS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"unknown blend(s) {unknown or value!r}; choose from {', '.join(BLENDS)}")
     return names
 
 
@@ -51,8 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="training images that nn-hog / nn-features retrieve from (prepared as the protocol)")
     p.add_argument("--examples", type=int, default=6, help="images shown in examples.png (0 = no grid)")
     p.add_argument("--device", default="cpu", choices=DEVICES, help="where models run")
-    p.add_argument("--blend", default="hard", choices=BLENDS,
-                   help="model rows: how the prediction is pasted, as in `inpaint --blend`")
+    p.add_argument("--blend", type=_blends, default=DEFAULT_BLEND,
+                   help=f"model rows: how the prediction is pasted, as `inpaint --blend` does; comma-separated "
+                   f"for one row each, from: {', '.join(BLENDS)}")
     p.add_argument("--flip-tta", action="store_true",
                    help="model rows: average each prediction with that of the mirrored image")
     p.add_argument("--report", type=Path, required=True, help="output folder of the report")
@@ -70,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(data=args.data, methods=args.methods, checkpoints=args.checkpoint, protocol=args.protocol,
                       overlap=args.overlap, mask_dir=args.mask_dir, nn_bank=args.nn_bank, seed=args.seed,
                       examples=args.examples, device=resolve_device(args.device), flip_tta=args.flip_tta,
-                      blend=args.blend)
+                      blends=args.blend)
     summary = write_report(result, args.report)
     print(format_table(summary), end="")
     print(f"wrote {args.report}")

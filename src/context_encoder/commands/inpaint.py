@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from context_encoder.compose import BLENDS
+from context_encoder.compose import BLENDS, DEFAULT_BLEND
 from context_encoder.config import DEVICES
 
 ARCHS = ("center", "alexnet")  # the inpainting generators (the autoencoder has no hole)
@@ -28,8 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, help="run directory, step directory or generator .safetensors "
                    "(default: the model packaged with context-encoder)")
     p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
-    p.add_argument("--blend", default="hard", choices=BLENDS,
-                   help="hard paste (the original's), feathered edge, or Poisson seamless cloning (default: hard)")
+    p.add_argument("--blend", default=DEFAULT_BLEND, choices=BLENDS,
+                   help="poisson: the prediction's gradients with the photo's values on the hole's border, i.e. "
+                   "corrected by its own mismatch on the known pixels it also predicts; hard: the original's "
+                   "paste; feather: a blurred edge (default: %(default)s)")
     p.add_argument("--feather", type=int, default=8,
                    help="px of the feathered edge, --blend feather (default: %(default)s)")
     p.add_argument("--max-scale", type=float, default=4.0,
