@@ -1,12 +1,12 @@
 """Regenerate the before/after figures of docs/inpainting.md with the ``context-encoder inpaint`` CLI.
 
 BSD100 photos (never trained on) with irregular masks (NVIDIA test set, resized to each photo),
-inpainted by the CLI in batch mode from a trained checkpoint, once with the default hard paste and
-once with ``--blend poisson``, plus the paper's setting (no mask: the center square). A table
+inpainted by the CLI in batch mode from a trained checkpoint, once with the paper's hard paste and
+once with the default ``--blend poisson``, plus the paper's setting (no mask: the center square). A table
 gives the hole PSNR of each ``--blend`` on 16 more photo/mask pairs, next to OpenCV Telea and the
 mean colour. From the repository root, with the shared data at ../shared/data:
 
-    python benchmarks/make_inpainting_figures.py --checkpoint runs/shipped_center
+    python benchmarks/make_inpainting_figures.py          # the packaged model; --checkpoint RUN for another
 
 Inputs and CLI outputs go to a scratch folder (--work, outside the repository); only the
 montages are written to docs/inpainting/, and the ``<!-- figures -->`` block of
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from context_encoder.checkpoint import find_checkpoint, read_model_config
+from context_encoder.checkpoint import PRETRAINED, read_model_config, resolve_weights
 from context_encoder.config import MEAN_RGB, ModelConfig
 from context_encoder.windows import center_hole
 
@@ -77,8 +77,9 @@ def _table(folder: Path) -> list[str]:
         telea = cv2.inpaint(truth, hole.astype(np.uint8), 5, cv2.INPAINT_TELEA)
         scores["telea"].append(_hole_psnr(telea, truth, hole))
         scores["mean"].append(_hole_psnr(np.where(hole[..., None], np.array(MEAN_RGB), truth), truth, hole))
-    labels = {"hard": "context encoder, hard paste (default)", "feather": "context encoder, `--blend feather`",
-              "poisson": "context encoder, `--blend poisson`", "telea": "OpenCV Telea (radius 5)",
+    labels = {"hard": "context encoder, `--blend hard` (the paper's paste)",
+              "feather": "context encoder, `--blend feather`",
+              "poisson": "context encoder, `--blend poisson` (default)", "telea": "OpenCV Telea (radius 5)",
               "mean": "mean colour (117, 104, 123)"}
     rows = ["| method | hole PSNR (dB) |", "| --- | --- |"]
     rows += [f"| {labels[k]} | {np.mean(v):.2f} |" for k, v in scores.items()]
@@ -124,13 +125,13 @@ def _montages(work: Path, out_dir: Path, cfg: ModelConfig) -> list[str]:
         with Image.open(fig / "masks" / f"{name}.png") as m:
             hole = np.asarray(m) > 0
         row = _row([(_with_hole(fig / "photos" / f"{name}.png", hole), f"bsd100/{name} + mask {mask_name}"),
-                    (Image.open(fig / "hard" / f"{name}.png"), "inpainted (hard paste, default)"),
-                    (Image.open(fig / "poisson" / f"{name}.png"), "inpainted (--blend poisson)")])
+                    (Image.open(fig / "hard" / f"{name}.png"), "inpainted (--blend hard)"),
+                    (Image.open(fig / "poisson" / f"{name}.png"), "inpainted (default: --blend poisson)")])
         names.append(f"irregular_{i}.jpg")
         _save(row, out_dir / names[-1])
     rows = []
     for name in CENTER_PHOTOS:
-        after = Image.open(work / "center" / "hard" / f"{name}.png")
+        after = Image.open(work / "center" / "poisson" / f"{name}.png")
         hole = center_hole(after.height, after.width, cfg)
         rows.append(_row([(_with_hole(work / "center" / "photos" / f"{name}.png", hole), f"bsd100/{name}, center hole"),
                           (after, "inpainted (no --mask)")]))
@@ -145,8 +146,8 @@ def _montages(work: Path, out_dir: Path, cfg: ModelConfig) -> list[str]:
 def _step(weights: Path) -> str:
     state = weights.parent / "training_state.pt"
     if state.is_file():
-        return str(torch.load(state, map_location="cpu", weights_only=True)["step"])
-    return weights.parent.name
+        return "training step " + str(torch.load(state, map_location="cpu", weights_only=True)["step"])
+    return "the weights as packaged"
 
 
 def _update_doc(doc: Path, block: str) -> None:
@@ -160,7 +161,7 @@ def _update_doc(doc: Path, block: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", type=Path, default=Path("runs/shipped_center"), help="trained model")
+    parser.add_argument("--checkpoint", default=PRETRAINED, help="trained model (default: the packaged one)")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="shared data root")
     parser.add_argument("--work", type=Path, default=Path("/tmp/ce_inpainting_figures"), help="scratch folder")
     parser.add_argument("--out-dir", type=Path, default=Path("docs/inpainting"), help="where the montages go")
@@ -172,18 +173,18 @@ def main() -> None:
     _prepare(args.data, w / "center", tuple((name, None) for name in CENTER_PHOTOS))
     _prepare(args.data, w / "table", TABLE_PAIRS)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    weights = find_checkpoint(args.checkpoint)  # the step is fixed now, even if training goes on
+    weights = resolve_weights(args.checkpoint)  # the step is fixed now, even if training goes on
     commands: list[str] = []
-    runs = [("figures", "hard"), ("figures", "poisson"), ("center", "hard")] + [("table", m) for m in BLEND_MODES]
+    runs = [("figures", "hard"), ("figures", "poisson"), ("center", "poisson")] + [("table", m) for m in BLEND_MODES]
     for folder, mode in runs:
         masks = ["--mask-dir", f"{w}/{folder}/masks"] if folder != "center" else []
-        blend = ["--blend", mode] if mode != "hard" else []
         _cli(["inpaint", "--input-dir", f"{w}/{folder}/photos", *masks, "--output-dir", f"{w}/{folder}/{mode}",
-              "--checkpoint", str(weights), *blend], commands)
+              "--checkpoint", args.checkpoint if args.checkpoint == PRETRAINED else str(weights), "--blend", mode],
+             commands)
     names = _montages(w, args.out_dir, read_model_config(weights))
     step = _step(weights)
     block = "\n".join([
-        f"Made from `{args.checkpoint}` at training step {step} by `python benchmarks/make_inpainting_figures.py`, "
+        f"Made from `{args.checkpoint}` ({step}) by `python benchmarks/make_inpainting_figures.py`, "
         "which ran:", "", "```", *commands, "```", "",
         *[f"![{name}](inpainting/{name})" for name in names], "",
         f"Hole PSNR on {len(TABLE_PAIRS)} more pairs (BSD100 `img_001`-`img_016`, irregular masks "
@@ -191,7 +192,7 @@ def main() -> None:
         *_table(w / "table")])
     if args.doc:
         _update_doc(Path(args.doc), block)
-    print(f"wrote {', '.join(names)} to {args.out_dir} (checkpoint step {step})")
+    print(f"wrote {', '.join(names)} to {args.out_dir} ({step})")
 
 
 if __name__ == "__main__":

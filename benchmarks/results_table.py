@@ -2,7 +2,8 @@
 
 From the repository root, with the shared data at ../shared/data:
 
-    python benchmarks/results_table.py --checkpoint runs/shipped_center   # evaluate, copy artifacts, rewrite
+    python benchmarks/results_table.py                      # evaluate the packaged model, copy artifacts, rewrite
+    python benchmarks/results_table.py --checkpoint RUN_DIR   # another model
     python benchmarks/results_table.py --tables-only                      # rewrite from docs/results/*/
 
 Each entry of REPORTS is one ``context-encoder evaluate`` command (printed, and written into the doc)
@@ -21,18 +22,19 @@ import shutil
 import sys
 from pathlib import Path
 
-from context_encoder.checkpoint import find_checkpoint
+from context_encoder.checkpoint import PRETRAINED, find_checkpoint
 from context_encoder.cli import main as cli_main
 from context_encoder.report import metrics_table
 
 ALL = "model,mean-fill,opencv-telea,opencv-ns,nn-hog,nn-features"
 BASELINES = "mean-fill,opencv-telea,opencv-ns,nn-hog"
+BLENDS = "hard,poisson"  # the model row as the paper pastes it and as `inpaint` does by default
 # name -> (subset of the data root, extra evaluate flags, whether the example grid is kept in docs/)
 REPORTS: dict[str, tuple[str, list[str], bool]] = {
-    "bsd100-inner": ("bsd100", ["--methods", ALL, "--overlap", "model"], True),
-    "camvid-test-inner": ("camvid/test", ["--methods", ALL, "--overlap", "model"], True),
-    "bsd100-full": ("bsd100", ["--methods", ALL, "--overlap", "0"], False),
-    "camvid-test-full": ("camvid/test", ["--methods", ALL, "--overlap", "0"], False),
+    "bsd100-inner": ("bsd100", ["--methods", ALL, "--overlap", "model", "--blend", BLENDS], True),
+    "camvid-test-inner": ("camvid/test", ["--methods", ALL, "--overlap", "model", "--blend", BLENDS], True),
+    "bsd100-full": ("bsd100", ["--methods", ALL, "--overlap", "0", "--blend", BLENDS], False),
+    "camvid-test-full": ("camvid/test", ["--methods", ALL, "--overlap", "0", "--blend", BLENDS], False),
     "bsd100-masks": ("bsd100", ["--methods", BASELINES, "--protocol", "masks", "--mask-dir", "{root}/irregular-masks"],
                      True),
 }
@@ -74,8 +76,8 @@ def render(key: str, docs: Path) -> str:
         return "```sh\n" + (docs / "commands.txt").read_text() + "```\n"
     if key == "checkpoint":
         summary = json.loads((docs / "bsd100-inner" / "summary.json").read_text())
-        parts = [f"`{c['path']}` at step {c['step']} (overlap {c['overlap_px']} px)"
-                 for c in summary["checkpoints"].values()]
+        parts = [f"`{c['path']}`" + (f" at step {c['step']}" if c["step"] is not None else "")
+                 + f" (overlap {c['overlap_px']} px)" for c in summary["checkpoints"].values()]
         return "Checkpoint evaluated: " + ", ".join(parts) + ".\n"
     summary = json.loads((docs / key / "summary.json").read_text())
     head = (f"`{summary['data']}`, {summary['n_images']} images, protocol `{summary['protocol']}`; "
@@ -92,7 +94,8 @@ def rewrite(doc: Path, docs: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default="runs/shipped_center", help="run dir of the model (default: %(default)s)")
+    p.add_argument("--checkpoint", default=PRETRAINED,
+                   help="run dir of the model, or 'pretrained': the packaged one (default: %(default)s)")
     p.add_argument("--data-root", default="../shared/data", help="shared data folder (default: %(default)s)")
     p.add_argument("--bank", default="../shared/data/imagenet-sample",
                    help="training images for the nearest-neighbour baselines (default: %(default)s)")
@@ -103,8 +106,10 @@ def main() -> int:
     args = p.parse_args()
     if not args.tables_only:
         # pin the newest step now, so every report scores the same weights while training goes on
-        step_dir = find_checkpoint(args.checkpoint).parent.as_posix()
-        run_reports(root=args.data_root, checkpoint=step_dir, bank=args.bank, scratch=args.scratch, docs=args.docs)
+        pinned = args.checkpoint
+        if pinned != PRETRAINED:
+            pinned = find_checkpoint(args.checkpoint).parent.as_posix()
+        run_reports(root=args.data_root, checkpoint=pinned, bank=args.bank, scratch=args.scratch, docs=args.docs)
     rewrite(args.doc, args.docs)
     return 0
 

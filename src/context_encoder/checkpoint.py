@@ -151,8 +151,8 @@ def load_state(module: nn.Module, path: Path) -> None:
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu",
                    arch: str | None = None) -> tuple[nn.Module, ModelConfig]:
-    """Rebuild the generator from a checkpoint, in eval mode. Raises CheckpointError."""
-    weights = find_checkpoint(path)
+    """Rebuild the generator from a checkpoint (or "pretrained"), in eval mode. Raises CheckpointError."""
+    weights = resolve_weights(path)
     cfg = read_model_config(weights)
     if arch is not None and cfg.arch != arch:
         raise CheckpointError(f"checkpoint is a '{cfg.arch}' model, expected '{arch}'")
