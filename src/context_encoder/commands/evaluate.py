@@ -20,6 +20,15 @@ def _methods(value: str) -> list[str]:
     return names
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except the unset (None) and off (False) ones."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _blends(value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [n for n in names if n not in BLENDS]
@@ -41,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score inpainting methods like the paper's Table 1",
                        description="Score methods on the hidden pixels of every image below --data under a "
                        "fixed protocol; write summary.json, per_image.csv, table.md and examples.png.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=_Help)
     p.add_argument("--data", type=Path, required=True, help="folder of evaluation images (searched recursively)")
     p.add_argument("--methods", type=_methods, default="mean-fill,opencv-telea,opencv-ns",
                    help=f"comma-separated, from: {', '.join(METHOD_NAMES)}")

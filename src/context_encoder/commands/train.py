@@ -82,8 +82,7 @@ def _nest(path: str, value: Any) -> dict[str, Any]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a context encoder on a folder of images",
                        description="Train a context encoder (generator + discriminator). Defaults are "
-                       "the paper's recipe at 128 px; --config YAML and flags override them.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       "the paper's recipe at 128 px; --config YAML and flags override them.")
     for flag, (path, typ, choices, text) in TRAIN_FLAGS.items():
         default = _lookup(DEFAULTS, path)
         kw: dict[str, Any] = {"action": "append"} if flag == "--data" else {}
