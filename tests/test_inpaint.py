@@ -487,3 +487,13 @@ def test_inpainter_poisson_interpolates_the_border_through_a_flat_prediction() -
     assert (hard[hole] == CONST_U8).all()
     assert np.abs(smooth[hole].astype(int) - ramp[hole]).max() <= 1
     assert np.array_equal(smooth[~hole], ramp[~hole])
+
+
+def test_poisson_iterative_solve_matches_the_direct_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    hole, image = holes(120, 160), photo(120, 160)
+    prediction = photo(120, 160, seed=7)
+    direct = blend(image, prediction, hole, mode="poisson", border=prediction)
+    monkeypatch.setattr("context_encoder.poisson.DIRECT_MAX", int(hole.sum()) // 3)  # coarse to fine
+    iterative = blend(image, prediction, hole, mode="poisson", border=prediction)
+    assert np.abs(direct.astype(int) - iterative).max() <= 1
+    assert not np.array_equal(direct[hole], prediction[hole])  # the correction did something

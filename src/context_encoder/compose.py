@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy import sparse
-from scipy.sparse.linalg import spsolve
+
+from context_encoder.poisson import harmonic_fill, hole_border
 
 BLENDS = ("hard", "feather", "poisson")
 DEFAULT_BLEND = "poisson"  # measured best on center and irregular holes (docs/MODEL_CARD.md)
@@ -29,13 +29,6 @@ def _feather(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, radius:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def hole_border(hole: np.ndarray) -> np.ndarray:
-    """The known pixels 4-adjacent to the hole: (H, W) bool. Poisson blending needs the model's
-    prediction there (``guide``) as well as inside the hole."""
-    grown = cv2.dilate(hole.astype(np.uint8), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8))
-    return grown.astype(bool) & ~hole
-
-
 def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Poisson image editing (Pérez et al. 2003) with the prediction as guidance field.
 
@@ -44,31 +37,11 @@ def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray) -> np.nd
     interpolation of the photo-minus-prediction mismatch on the border. ``guide`` (H, W, 3) holds
     the prediction inside the hole and on :func:`hole_border`; only the photo's pixels *outside*
     the hole are read, so hidden content can never leak in (OpenCV's ``seamlessClone`` erodes
-    the mask and takes the destination's own gradients near the hole's edge).
+    the mask and takes the destination's own gradients near the hole's edge). The solve is
+    :func:`context_encoder.poisson.harmonic_fill`.
     """
-    h, w = hole.shape
     rows, cols = np.nonzero(hole)
-    n = len(rows)
-    index = np.full((h, w), -1, np.int64)
-    index[rows, cols] = np.arange(n)
-    mismatch = original.astype(np.float64) - guide.astype(np.float64)  # known on the border
-    diag, rhs = np.zeros(n), np.zeros((n, 3))
-    pairs_i, pairs_j = [], []
-    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        r, c = rows + dr, cols + dc
-        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)  # no neighbour past the photo's edge
-        diag += inside
-        rr, cc, me = r[inside], c[inside], np.nonzero(inside)[0]
-        other = index[rr, cc]
-        in_hole = other >= 0
-        pairs_i.append(me[in_hole])
-        pairs_j.append(other[in_hole])
-        np.add.at(rhs, me[~in_hole], mismatch[rr[~in_hole], cc[~in_hole]])
-    i, j = np.concatenate(pairs_i), np.concatenate(pairs_j)
-    matrix = sparse.csc_matrix((np.concatenate([diag, -np.ones(len(i))]),
-                                (np.concatenate([np.arange(n), i]), np.concatenate([np.arange(n), j]))),
-                               shape=(n, n))
-    correction = spsolve(matrix, rhs).reshape(n, 3)
+    correction = harmonic_fill(hole, original.astype(np.float64) - guide.astype(np.float64))  # (n, 3)
     out = guide.astype(np.float64)
     out[rows, cols] += correction
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

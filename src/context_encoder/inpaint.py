@@ -29,7 +29,7 @@ from PIL import Image
 from torch import nn
 
 from context_encoder.checkpoint import PACKAGED_CENTER, load_generator, packaged_weights
-from context_encoder.compose import BLENDS, DEFAULT_BLEND, hole_border
+from context_encoder.compose import BLENDS, DEFAULT_BLEND
 from context_encoder.compose import blend as blend_hole
 from context_encoder.config import ModelConfig
 from context_encoder.data import float_to_uint8, uint8_to_float
@@ -37,6 +37,7 @@ from context_encoder.device import resolve_device
 from context_encoder.imageio import ImageLike, Picture, check_mask_size, hole_from_mask, to_picture
 from context_encoder.masks import center_box, fill_hole
 from context_encoder.models import FlipAverage
+from context_encoder.poisson import hole_border
 from context_encoder.windows import Window, center_hole, hole_box, plan_windows, reflect_index, schedule
 
 # The default model, inside the package (shipped by the release that trains it).
