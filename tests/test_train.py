@@ -150,3 +150,18 @@ def test_ema_checkpoints_are_preferred_and_resumed(image_dir: Path, tmp_path: Pa
     resumed, _ = load_generator(part)  # the average continued from the saved one, not restarted
     for (name, a), b in zip(avg.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_ema_added_on_resume_starts_from_the_resumed_weights(image_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(image_dir), "--loss", "l2", "--steps", "2", "--out", str(run), *TINY]) == 0
+    # Another seed on resume: a fresh initialisation would differ from the run's own.
+    assert main(["train", "--resume", str(run), "--steps", "3", "--ema", "0.999", "--seed", "1"]) == 0
+    step_dir = find_checkpoint(run).parent
+    raw, _ = load_generator(step_dir / "generator.safetensors")
+    avg, _ = load_generator(step_dir / "generator_ema.safetensors")
+    # One update away from the resumed weights, so within one step of the raw ones; an average
+    # restarted from a fresh initialisation would be far from both.
+    for (name, a), b in zip(raw.state_dict().items(), avg.state_dict().values()):
+        if a.is_floating_point() and "running" not in name:
+            torch.testing.assert_close(a, b, atol=0.01, rtol=0.0, msg=name)

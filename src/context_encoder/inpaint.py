@@ -55,6 +55,7 @@ class _Job:
     work: np.ndarray  # (H, W, 3) uint8, filled window by window
     unfilled: np.ndarray  # (H, W) bool
     border: np.ndarray  # (H, W, 3) uint8, the prediction on the known pixels next to the hole
+    edge: np.ndarray  # (H, W) bool, those known pixels (poisson.hole_border)
 
 
 def prepare_hole(picture: Picture, mask: MaskLike, cfg: ModelConfig) -> np.ndarray:
@@ -135,7 +136,7 @@ class Inpainter:
 
     def _job(self, picture: Picture, mask: MaskLike) -> _Job:
         hole = prepare_hole(picture, mask, self.cfg)
-        return _Job(picture, hole, np.array(picture.rgb), hole.copy(), np.array(picture.rgb))
+        return _Job(picture, hole, np.array(picture.rgb), hole.copy(), np.array(picture.rgb), hole_border(hole))
 
     def _fill(self, jobs: list[_Job]) -> None:
         """Fill every job's hole, wave by wave (see :func:`context_encoder.windows.schedule`)."""
@@ -198,6 +199,6 @@ class Inpainter:
         r0, r1, c0, c1 = window.target_box()
         r0, c0 = max(r0 - 1, 0), max(c0 - 1, 0)
         r1, c1 = min(r1 + 1, job.hole.shape[0]), min(c1 + 1, job.hole.shape[1])
-        rows, cols = np.nonzero(hole_border(job.hole[r0:r1, c0:c1]))
+        rows, cols = np.nonzero(job.edge[r0:r1, c0:c1])
         rows, cols = rows + r0, cols + c0
         job.border[rows, cols] = up[rows - window.top, cols - window.left]

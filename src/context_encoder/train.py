@@ -9,6 +9,7 @@ checkpoints then offer first to ``evaluate`` and ``inpaint``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -108,7 +109,9 @@ def _set_lr(state: GanState, cfg: TrainConfig, step: int, total: int) -> None:
             group["lr"] = lr * scale
 
 
-def _resume(state: GanState, run_dir: Path) -> int:
+def _resume(state: GanState, run_dir: Path, ema: float) -> int:
+    """Load the run's last checkpoint into ``state``; a weight average starts from the resumed
+    generator unless the checkpoint holds one."""
     step_dir = find_checkpoint(run_dir).parent
     load_state(unwrap(state.generator), step_dir / "generator.safetensors")
     ts = load_training_state(step_dir)
@@ -117,8 +120,10 @@ def _resume(state: GanState, run_dir: Path) -> int:
         load_state(unwrap(state.discriminator), step_dir / "discriminator.safetensors")
         state.opt_d.load_state_dict(ts["opt_d"])
     state.scaler.load_state_dict(ts["scaler"])
-    if state.ema is not None and (step_dir / "generator_ema.safetensors").is_file():
-        load_state(state.ema.shadow, step_dir / "generator_ema.safetensors")
+    if ema:
+        state.ema = WeightEMA(unwrap(state.generator), ema)
+        if (step_dir / "generator_ema.safetensors").is_file():
+            load_state(state.ema.shadow, step_dir / "generator_ema.safetensors")
     return int(ts["step"])
 
 
@@ -127,8 +132,8 @@ def _initialize(state: GanState, spec: str) -> None:
     weights = resolve_weights(spec)
     saved = read_model_config(weights)
     if saved != state.model:
-        diff = ", ".join(f"{k}={getattr(saved, k)} (run: {getattr(state.model, k)})"
-                         for k in saved.__dataclass_fields__ if getattr(saved, k) != getattr(state.model, k))
+        diff = ", ".join(f"{f.name}={getattr(saved, f.name)} (run: {getattr(state.model, f.name)})"
+                         for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name))
         raise ValueError(f"--init {spec}: its model differs from the run's: {diff}")
     load_state(unwrap(state.generator), weights)
 
@@ -172,11 +177,14 @@ def fit(cfg: TrainConfig, *, resume: bool = False) -> GanState:
     try:
         train_set, val_set = _load_data(cfg)
         state = build_gan(cfg, rt)
-        if cfg.init and not resume:
-            _initialize(state, cfg.init)
-        if cfg.optim.ema:
-            state.ema = WeightEMA(unwrap(state.generator), cfg.optim.ema)
-        start = _resume(state, run_dir) if resume else 0
+        start = 0
+        if resume:
+            start = _resume(state, run_dir, cfg.optim.ema)
+        else:
+            if cfg.init:
+                _initialize(state, cfg.init)
+            if cfg.optim.ema:
+                state.ema = WeightEMA(unwrap(state.generator), cfg.optim.ema)
         total = total_steps(cfg, len(train_set), rt.world_size)
         sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
                                    start_step=start, rank=rt.rank, world_size=rt.world_size)
