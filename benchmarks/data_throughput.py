@@ -25,8 +25,8 @@ from context_encoder.config import DataConfig, train_config_from_dict
 from context_encoder.data import ImageFolderDataset, StepBatchSampler, find_images
 from context_encoder.device import setup_runtime
 from context_encoder.masks import MaskSampler
-from context_encoder.steps import train_step
-from context_encoder.train import MaskedImages, build_gan
+from context_encoder.training.loop import MaskedImages, build_gan
+from context_encoder.training.step import train_step
 
 
 def synthetic_photos(folder: Path, n: int) -> None:

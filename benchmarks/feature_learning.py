@@ -41,9 +41,9 @@ import torch
 
 from context_encoder.checkpoint import find_checkpoint, load_generator, load_training_state
 from context_encoder.config import ModelConfig, train_config_from_dict
-from context_encoder.features import extract, nearest_neighbours, random_generator
-from context_encoder.probe import LabelledImages, linear_probe, load_labelled
-from context_encoder.train import train
+from context_encoder.representation.features import extract, nearest_neighbours, random_generator
+from context_encoder.representation.probe import LabelledImages, linear_probe, load_labelled
+from context_encoder.training.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS: dict[str, dict | None] = {

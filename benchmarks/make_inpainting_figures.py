@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw
 
 from context_encoder.checkpoint import PRETRAINED, read_model_config, resolve_weights
 from context_encoder.config import MEAN_RGB, ModelConfig
-from context_encoder.windows import center_hole
+from context_encoder.geometry import center_hole
 
 # (BSD100 photo, irregular mask): hole shares of about 11-21 %, 4 to 31 separate holes.
 # All landscape (480×320), so the montages line up.

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from context_encoder.checkpoint import PRETRAINED, find_checkpoint
 from context_encoder.cli import main as cli_main
-from context_encoder.report import metrics_table
+from context_encoder.evaluation.report import metrics_table
 
 ALL = "model,mean-fill,opencv-telea,opencv-ns,nn-hog,nn-features"
 BASELINES = "mean-fill,opencv-telea,opencv-ns,nn-hog"

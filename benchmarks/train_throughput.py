@@ -23,8 +23,8 @@ from machine import describe
 
 from context_encoder.config import train_config_from_dict
 from context_encoder.device import setup_runtime
-from context_encoder.steps import reference_step, train_step
-from context_encoder.train import build_gan, mask_sampler_for
+from context_encoder.training.loop import build_gan, mask_sampler_for
+from context_encoder.training.step import reference_step, train_step
 
 
 def _measure(arch: str, fast: bool, args: argparse.Namespace, queue: mp.Queue) -> None:

@@ -9,7 +9,7 @@ import torch
 
 from context_encoder.checkpoint import unwrap
 from context_encoder.config import train_config_from_dict
-from context_encoder.train import fit
+from context_encoder.training.loop import fit
 
 data, run_dir, dump_dir = sys.argv[1:4]
 cfg = train_config_from_dict({

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from context_encoder.ema import WeightEMA
+from context_encoder.training.ema import WeightEMA
 
 
 def _net() -> nn.Module:

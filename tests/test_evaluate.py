@@ -11,22 +11,14 @@ import torch
 from conftest import write_images
 from PIL import Image
 
-from context_encoder import baselines
 from context_encoder.checkpoint import save_checkpoint
 from context_encoder.cli import main
-from context_encoder.commands.evaluate import METHOD_NAMES
 from context_encoder.config import ModelConfig
-from context_encoder.evaluate import (
-    METHODS,
-    EvalSet,
-    center_hidden,
-    evaluate,
-    paired_masks,
-    prepare_image,
-    run_method,
-)
+from context_encoder.evaluation import baselines
+from context_encoder.evaluation.evaluate import evaluate, run_method
+from context_encoder.evaluation.protocol import EvalSet, center_hidden, paired_masks, prepare_image
+from context_encoder.evaluation.report import REPORT_FILES, hole_bucket
 from context_encoder.models import build_generator
-from context_encoder.report import REPORT_FILES, hole_bucket
 
 
 def _tiny_run(root: Path, image_size: int = 128, **model: object) -> Path:
@@ -51,10 +43,6 @@ def bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _cli(*args: object) -> int:
     return main(["evaluate", *(str(a) for a in args)])
-
-
-def test_cli_lists_every_method() -> None:
-    assert METHOD_NAMES == METHODS
 
 
 def test_prepare_image_crops_the_centered_square(tmp_path: Path) -> None:
@@ -198,17 +186,21 @@ def test_bad_input_is_one_line_and_writes_nothing(image_dir: Path, tmp_path: Pat
     assert not (tmp_path / "r").exists()
 
 
-def test_models_the_protocol_cannot_score_are_rejected(image_dir: Path, center_run: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture) -> None:
+def test_models_a_method_cannot_use_are_rejected(image_dir: Path, bank_dir: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
     small = _tiny_run(tmp_path / "small", image_size=32)
-    assert _cli("--data", image_dir, "--methods", "model", "--checkpoint", small,
+    assert _cli("--data", image_dir, "--methods", "nn-features", "--checkpoint", small, "--nn-bank", bank_dir,
                 "--report", tmp_path / "r") == 2
     assert "32-px model" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_center_model_on_masks_fills_through_windows(image_dir: Path, center_run: Path, tmp_path: Path) -> None:
     _write_masks(tmp_path / "masks")
     assert _cli("--data", image_dir, "--methods", "model", "--checkpoint", center_run, "--protocol", "masks",
-                "--mask-dir", tmp_path / "masks", "--report", tmp_path / "r") == 2
-    assert "center square" in capsys.readouterr().err
-    assert not (tmp_path / "r").exists()
+                "--mask-dir", tmp_path / "masks", "--report", tmp_path / "r", "--blend", "hard,poisson") == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert set(summary["methods"]) == {"center128", "center128 +poisson"}
 
 
 def test_whole_image_model_on_masks(image_dir: Path, tmp_path: Path) -> None:

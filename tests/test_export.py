@@ -13,7 +13,7 @@ from context_encoder.checkpoint import find_checkpoint, load_generator
 from context_encoder.cli import main
 from context_encoder.commands import export as export_command
 from context_encoder.config import ModelConfig
-from context_encoder.export import EXPORT_FORMATS, example_inputs, export_generator, parity, run_exported
+from context_encoder.inpainting.export import EXPORT_FORMATS, example_inputs, export_generator, parity, run_exported
 from context_encoder.masks import fill_hole
 from context_encoder.models import build_generator
 

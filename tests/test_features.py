@@ -11,7 +11,7 @@ from conftest import write_images
 
 from context_encoder.cli import main
 from context_encoder.config import ModelConfig
-from context_encoder.features import (
+from context_encoder.representation.features import (
     extract,
     load_features,
     nearest_neighbours,

@@ -14,11 +14,12 @@ from torch import nn
 from context_encoder import Inpainter
 from context_encoder.checkpoint import CheckpointError, find_checkpoint
 from context_encoder.cli import main
-from context_encoder.compose import blend
-from context_encoder.config import ModelConfig
-from context_encoder.masks import center_mask, mean_fill_value
+from context_encoder.config import InpaintConfig, ModelConfig
+from context_encoder.geometry import center_hole, center_mask, hole_box
+from context_encoder.inpainting.blend import paste
+from context_encoder.inpainting.windows import plan_windows, read_box, schedule
+from context_encoder.masks import mean_fill_value
 from context_encoder.models import build_generator
-from context_encoder.windows import center_hole, hole_box, plan_windows, read_box, schedule
 
 CENTER = ModelConfig(image_size=32, bottleneck=32, nef=16, ngf=16, ndf=16, overlap=1)
 WHOLE = ModelConfig(image_size=32, bottleneck=32, nef=16, ngf=16, ndf=16, full_image=True)
@@ -151,8 +152,10 @@ def test_batched_waves_equal_one_window_at_a_time(tiny_checkpoint: Path, monkeyp
     hole, image = holes(333, 517), photo(333, 517)
     inpainter = Inpainter.from_checkpoint(tiny_checkpoint, device="cpu")
     batched = np.asarray(inpainter.inpaint(image, hole)).astype(int)
-    monkeypatch.setattr("context_encoder.inpaint.schedule", lambda windows, shape: list(range(len(windows))))
-    sequential = np.asarray(Inpainter.from_checkpoint(tiny_checkpoint, device="cpu", batch_size=1)
+    monkeypatch.setattr("context_encoder.inpainting.inpainter.schedule",
+                        lambda windows, shape: list(range(len(windows))))
+    one_by_one = InpaintConfig(batch_size=1)
+    sequential = np.asarray(Inpainter.from_checkpoint(tiny_checkpoint, device="cpu", config=one_by_one)
                             .inpaint(image, hole)).astype(int)
     assert np.abs(batched - sequential).max() <= 1
 
@@ -217,17 +220,17 @@ def test_blends_change_only_hole_pixels() -> None:
     hole, image = holes(333, 517), photo(333, 517)
     filled = np.where(hole[..., None], photo(333, 517, seed=5), image).astype(np.uint8)
     for mode in ("hard", "feather", "poisson"):
-        out = blend(image, filled, hole, mode=mode, feather_px=6)
+        out = paste(image, filled, hole, mode=mode, feather_px=6)
         assert (out[~hole] == image[~hole]).all(), mode
     # Poisson keeps the photo when the prediction is the photo
-    same = blend(image, image.copy(), hole, mode="poisson", border=image)
+    same = paste(image, image.copy(), hole, mode="poisson", border=image)
     assert np.abs(same.astype(int) - image).max() <= 1
     # Feathering leaves the prediction as is deep inside a big hole
     deep = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3) > 10
-    feathered = blend(image, filled, hole, mode="feather", feather_px=6)
+    feathered = paste(image, filled, hole, mode="feather", feather_px=6)
     assert (feathered[deep] == filled[deep]).all()
     with pytest.raises(ValueError, match="blend must be"):
-        blend(image, filled, hole, mode="soft")
+        paste(image, filled, hole, mode="soft")
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +259,7 @@ def test_whole_image_model_inpaints_any_photo(region_checkpoint: Path) -> None:
 
 
 def test_from_pretrained_without_packaged_weights(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("context_encoder.inpaint.PRETRAINED_WEIGHTS", "weights/absent.safetensors")
+    monkeypatch.setattr("context_encoder.inpainting.inpainter.PACKAGED_CENTER", "weights/absent.safetensors")
     with pytest.raises(CheckpointError, match="no default model is packaged.*--checkpoint"):
         Inpainter.from_pretrained()
 
@@ -379,7 +382,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(case: str, tiny_checkpoint
 
 def test_cli_without_packaged_weights_asks_for_a_checkpoint(tmp_path: Path, capsys,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("context_encoder.inpaint.PRETRAINED_WEIGHTS", "weights/absent.safetensors")
+    monkeypatch.setattr("context_encoder.inpainting.inpainter.PACKAGED_CENTER", "weights/absent.safetensors")
     Image.fromarray(photo(30, 40)).save(tmp_path / "in.png")
     assert main(["inpaint", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]) == 2
     assert "no default model is packaged" in capsys.readouterr().err
@@ -444,7 +447,8 @@ def test_flip_tta_inpainter_fills_only_the_hole_with_the_averaged_prediction() -
     gen = build_generator(CENTER).eval()
     image = np.random.default_rng(3).integers(0, 256, (CENTER.image_size, CENTER.image_size, 3), np.uint8)
     plain = np.asarray(Inpainter(gen, CENTER).inpaint(image, blend="hard"))
-    flipped = np.asarray(Inpainter(gen, CENTER, flip_tta=True).inpaint(image, blend="hard"))
+    flip = InpaintConfig(flip_tta=True)
+    flipped = np.asarray(Inpainter(gen, CENTER, config=flip).inpaint(image, blend="hard"))
     mirror = np.asarray(Inpainter(gen, CENTER).inpaint(np.ascontiguousarray(image[:, ::-1]), blend="hard"))[:, ::-1]
     hole = center_hole(*image.shape[:2], CENTER)
     assert np.array_equal(flipped[~hole], image[~hole])
@@ -459,8 +463,8 @@ def test_poisson_never_reads_the_hidden_pixels() -> None:
     covered = image.copy()
     covered[hole] = 255 - covered[hole]  # different content under the hole
     for mode in ("hard", "feather", "poisson"):
-        a = blend(image, prediction, hole, mode=mode, border=prediction)
-        b = blend(covered, prediction, hole, mode=mode, border=prediction)
+        a = paste(image, prediction, hole, mode=mode, border=prediction)
+        b = paste(covered, prediction, hole, mode=mode, border=prediction)
         assert np.array_equal(a[hole], b[hole]), mode
 
 
@@ -469,11 +473,11 @@ def test_poisson_removes_a_smooth_mismatch_measured_on_the_border() -> None:
     yy, xx = np.mgrid[0:120, 0:160]
     drift = (20 + 0.2 * xx - 0.1 * yy)[..., None]  # a harmonic (linear) colour drift
     prediction = np.clip(image + drift, 0, 255).astype(np.uint8)
-    hard = blend(image, prediction, hole, mode="hard")
-    out = blend(image, prediction, hole, mode="poisson", border=prediction)
+    hard = paste(image, prediction, hole, mode="hard")
+    out = paste(image, prediction, hole, mode="poisson", border=prediction)
     err = lambda x: np.abs(x[hole].astype(int) - image[hole]).mean()  # noqa: E731
     assert err(hard) > 15 and err(out) < 1.0
-    assert np.array_equal(blend(image, prediction, hole, mode="poisson"), hard)  # no border: hard
+    assert np.array_equal(paste(image, prediction, hole, mode="poisson"), hard)  # no border: hard
 
 
 def test_inpainter_poisson_interpolates_the_border_through_a_flat_prediction() -> None:
@@ -492,8 +496,8 @@ def test_inpainter_poisson_interpolates_the_border_through_a_flat_prediction() -
 def test_poisson_iterative_solve_matches_the_direct_one(monkeypatch: pytest.MonkeyPatch) -> None:
     hole, image = holes(120, 160), photo(120, 160)
     prediction = photo(120, 160, seed=7)
-    direct = blend(image, prediction, hole, mode="poisson", border=prediction)
-    monkeypatch.setattr("context_encoder.poisson.DIRECT_MAX", int(hole.sum()) // 3)  # coarse to fine
-    iterative = blend(image, prediction, hole, mode="poisson", border=prediction)
+    direct = paste(image, prediction, hole, mode="poisson", border=prediction)
+    monkeypatch.setattr("context_encoder.inpainting.poisson.DIRECT_MAX", int(hole.sum()) // 3)  # coarse to fine
+    iterative = paste(image, prediction, hole, mode="poisson", border=prediction)
     assert np.abs(direct.astype(int) - iterative).max() <= 1
     assert not np.array_equal(direct[hole], prediction[hole])  # the correction did something

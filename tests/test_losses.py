@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from context_encoder.geometry import center_mask
 from context_encoder.losses import (
     LOG_EPS,
     adversarial_d_loss,
@@ -13,8 +14,7 @@ from context_encoder.losses import (
     reconstruction_loss,
     ring_weights,
 )
-from context_encoder.masks import center_mask
-from context_encoder.steps import crop_center
+from context_encoder.training.step import crop_center
 
 
 def test_l2_zero_at_equality() -> None:

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from context_encoder.masks import MaskFolder, block_mask, center_mask, fill_hole, mean_fill_value, region_mask
+from context_encoder.geometry import center_mask
+from context_encoder.masks import MaskFolder, block_mask, fill_hole, mean_fill_value, region_mask
 
 
 def test_center_mask_geometry() -> None:

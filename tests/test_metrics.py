@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from context_encoder.metrics import MSE_FLOOR, hole_errors, mean_rows, psnr, ssim, ssim_over
+from context_encoder.evaluation.metrics import MSE_FLOOR, hole_errors, mean_rows, psnr, ssim, ssim_over
 
 
 def _pair(diff_rgb: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

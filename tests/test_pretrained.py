@@ -55,7 +55,7 @@ def test_cli_inpaint_without_checkpoint(tmp_path: Path, no_network: None) -> Non
 
 def test_pretrained_names_the_packaged_model_for_train_and_evaluate(
         tmp_path: Path, capsys: pytest.CaptureFixture, no_network: None) -> None:
-    from context_encoder.evaluate import load_checkpoint
+    from context_encoder.evaluation.methods import load_checkpoint
 
     ckpt = load_checkpoint("pretrained")
     assert ckpt.name == "pretrained" and ckpt.cfg.arch == "center"
@@ -71,7 +71,7 @@ def test_pretrained_names_the_packaged_model_for_train_and_evaluate(
 def test_packaged_model_beats_telea_by_0_8_db(real_data_dir: Path, subset: str) -> None:
     """Issue 7: under the center protocol (the model's inner hole for every method), the packaged
     model as `inpaint` runs it beats OpenCV Telea by >= 0.8 dB and mean fill by >= 2.5 dB."""
-    from context_encoder.evaluate import evaluate
+    from context_encoder.evaluation.evaluate import evaluate
 
     ev = evaluate(data=real_data_dir / subset, methods=["model", "opencv-telea", "mean-fill"],
                   checkpoints=["pretrained"], examples=0)

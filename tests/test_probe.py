@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from context_encoder.cli import main
-from context_encoder.probe import accuracy, fit_linear, linear_probe, load_labelled
+from context_encoder.representation.probe import accuracy, fit_linear, linear_probe, load_labelled
 
 CLASSES = ("red", "green", "blue")
 

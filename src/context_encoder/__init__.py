@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from context_encoder.inpaint import Inpainter
+    from context_encoder.inpainting.inpainter import Inpainter
 
 __all__ = ["Inpainter"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "Inpainter":
-        from context_encoder.inpaint import Inpainter
+        from context_encoder.inpainting.inpainter import Inpainter
 
         return Inpainter
     raise AttributeError(f"module 'context_encoder' has no attribute '{name}'")

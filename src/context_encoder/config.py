@@ -9,6 +9,7 @@ A YAML file and command-line flags override these; a run directory records the r
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -17,6 +18,9 @@ MASKS = ("center", "block", "region", "folder")
 LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BLENDS = ("hard", "feather", "poisson")
+EVAL_PROTOCOLS = ("center", "masks")
+EVAL_METHODS = ("model", "mean-fill", "opencv-telea", "opencv-ns", "nn-hog", "nn-features")
 DEVICES = ("auto", "cpu", "cuda")
 
 # The mean colour (117, 104, 123) that fills hidden pixels before encoding (original train.lua).
@@ -109,6 +113,35 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 200
     ckpt_every: int = 500
+
+
+@dataclass(frozen=True)
+class InpaintConfig:
+    """How a trained generator fills holes in photos: read by ``Inpainter``, the CLI and the server.
+
+    ``blend`` pastes the prediction (hard: the original's paste; feather: a blurred edge; poisson:
+    the prediction's gradients with the photo's values on the hole's border, measured best in
+    docs/MODEL_CARD.md). ``max_scale`` is the largest downscale of a hole's window;
+    ``batch_size`` windows go through the generator at once; ``flip_tta`` averages each
+    prediction with that of the mirrored window (2x compute).
+    """
+
+    blend: str = "poisson"
+    feather_px: int = 8
+    max_scale: float = 4.0
+    batch_size: int = 16
+    flip_tta: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.blend in BLENDS, f"blend must be one of {', '.join(BLENDS)}, got '{self.blend}'"),
+            (isinstance(self.feather_px, int) and 1 <= self.feather_px <= 256, "feather must be in [1, 256] px"),
+            (math.isfinite(self.max_scale) and 1 <= self.max_scale <= 64, "max-scale must be in [1, 64]"),
+            (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 1024, "batch-size must be in [1, 1024]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

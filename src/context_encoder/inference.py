@@ -1,41 +1,36 @@
-"""Running a trained generator on masked images: the shared core of inpaint, evaluate, previews.
+"""The generator on model-size windows: the one step from (window, hidden pixels) to a prediction.
 
-Images are (N, 3, S, S) float in [-1, 1], masks (N, 1, S, S) with 1 = missing, S = the model's
+Images are (N, 3, S, S) float in [-1, 1], masks (N, 1, S, S) with 1 = hidden, S = the model's
 ``image_size``. Hidden pixels are filled by :func:`context_encoder.masks.fill_hole`, the same
-function training uses.
+function training uses. ``Inpainter`` (photos), the training sample grids and the exported graph
+all run the generator through :func:`generate`.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from context_encoder.config import ModelConfig
-from context_encoder.masks import center_box, fill_hole
+from context_encoder.geometry import center_box
+from context_encoder.masks import fill_hole
+
+
+def generate(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The generator's own output for masked images: (N, 3, O, O), O = ``cfg.output_size``."""
+    return generator(fill_hole(images, mask))
 
 
 @torch.no_grad()
 def predict(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
-    """The generator's prediction laid out at full size: (N, 3, S, S).
+    """The prediction laid out over the whole window: (N, 3, S, S) float32.
 
-    A center-output model's square is pasted into the center; outside it the input is kept.
+    A center net's square is extended by edge replication, so that resizing the window never mixes
+    context colours into the predicted pixels; only the pixels it predicts are meant to be used.
     """
-    inp = fill_hole(images, mask)
-    out = generator(inp).float()
-    if not cfg.predicts_center:
-        return out
-    lo, hi = center_box(cfg.image_size)
-    full = images.clone()
-    full[..., lo:hi, lo:hi] = out
-    return full
-
-
-def composite(images: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Known pixels from ``images``, hidden ones (mask = 1) from ``prediction``. (N, 3, S, S)."""
-    return torch.where(mask > 0.5, prediction, images)
-
-
-@torch.no_grad()
-def inpaint_tensor(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
-    """Fill the hidden pixels of ``images``: (N, 3, S, S) in [-1, 1]."""
-    return composite(images, predict(generator, images, mask, cfg), mask)
+    out = generate(generator, images, mask).float()
+    if cfg.predicts_center:
+        lo, hi = center_box(cfg.image_size)
+        out = F.pad(out, (lo, cfg.image_size - hi) * 2, mode="replicate")
+    return out

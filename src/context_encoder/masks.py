@@ -7,6 +7,7 @@ Convention: masks are float tensors (N, 1, H, W) with 1 = missing. Every random 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +16,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from context_encoder.config import MEAN_RGB
+from context_encoder.geometry import center_mask
 
 IMAGE_MASK_SUFFIXES = (".png",)
-
-
-def center_box(image_size: int) -> tuple[int, int]:
-    """(start, end) rows/columns of the predicted center square: the middle half of the side."""
-    return image_size // 4, image_size // 4 + image_size // 2
-
-
-def center_mask(n: int, image_size: int, overlap: int) -> torch.Tensor:
-    """The center square minus an ``overlap``-px ring kept as context. (n, 1, S, S)."""
-    lo, hi = center_box(image_size)
-    mask = torch.zeros(n, 1, image_size, image_size)
-    mask[:, :, lo + overlap : hi - overlap, lo + overlap : hi - overlap] = 1.0
-    return mask
+MaskFn = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> (n, 1, S, S), 1 = hidden
 
 
 def block_mask(
@@ -157,7 +147,5 @@ class MaskSampler:
             return block_mask(n, s, generator)
         if self.kind == "region":
             return region_mask(n, s, generator)
-        if self.kind == "none":
-            return torch.zeros(n, 1, s, s)
         assert self.folder is not None
         return self.folder.sample(n, generator)

@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from context_encoder.compose import BLENDS, DEFAULT_BLEND
-from context_encoder.config import DEVICES
-
-METHOD_NAMES = ("model", "mean-fill", "opencv-telea", "opencv-ns", "nn-hog", "nn-features")
+from context_encoder.config import BLENDS, DEVICES, EVAL_METHODS, EVAL_PROTOCOLS, InpaintConfig
 
 
 def _methods(value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [n for n in names if n not in METHOD_NAMES]
+    unknown = [n for n in names if n not in EVAL_METHODS]
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"unknown method(s) {unknown or value!r}; "
-                                         f"choose from {', '.join(METHOD_NAMES)}")
+                                         f"choose from {', '.join(EVAL_METHODS)}")
     return names
 
 
@@ -53,11 +50,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        formatter_class=_Help)
     p.add_argument("--data", type=Path, required=True, help="folder of evaluation images (searched recursively)")
     p.add_argument("--methods", type=_methods, default="mean-fill,opencv-telea,opencv-ns",
-                   help=f"comma-separated, from: {', '.join(METHOD_NAMES)}")
+                   help=f"comma-separated, from: {', '.join(EVAL_METHODS)}")
     p.add_argument("--checkpoint", type=Path, action="append", default=[],
                    help="run dir, generator .safetensors or 'pretrained' (the packaged model) for "
                    "'model' / 'nn-features' (repeatable, one row each)")
-    p.add_argument("--protocol", default="center", choices=("center", "masks"),
+    p.add_argument("--protocol", default="center", choices=EVAL_PROTOCOLS,
                    help="center: the 64x64 center hole at 128 px; masks: fixed hole masks from --mask-dir")
     p.add_argument("--overlap", type=_overlap, default="model",
                    help="center protocol: px of the 64x64 hole's ring shown as context; 'model' = the "
@@ -67,8 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nn-bank", type=Path, default=None,
                    help="training images that nn-hog / nn-features retrieve from (prepared as the protocol)")
     p.add_argument("--examples", type=int, default=6, help="images shown in examples.png (0 = no grid)")
-    p.add_argument("--device", default="cpu", choices=DEVICES, help="where models run")
-    p.add_argument("--blend", type=_blends, default=DEFAULT_BLEND,
+    p.add_argument("--device", default="auto", choices=DEVICES, help="where models run")
+    p.add_argument("--blend", type=_blends, default=InpaintConfig.blend,
                    help=f"model rows: how the prediction is pasted, as `inpaint --blend` does; comma-separated "
                    f"for one row each, from: {', '.join(BLENDS)}")
     p.add_argument("--flip-tta", action="store_true",
@@ -78,8 +75,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from context_encoder.device import resolve_device
-    from context_encoder.evaluate import evaluate
-    from context_encoder.report import format_table, write_report
+    from context_encoder.evaluation.evaluate import evaluate
+    from context_encoder.evaluation.report import format_table, write_report
 
     if args.report.exists() and not args.report.is_dir():
         raise ValueError(f"--report {args.report} exists and is not a folder")

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output.exists() and not args.overwrite:
         raise FileExistsError(f"{args.output} exists (pass --overwrite to replace it)")
     from context_encoder.checkpoint import load_generator
-    from context_encoder.export import export_generator, parity
+    from context_encoder.inpainting.export import export_generator, parity
 
     generator, cfg = load_generator(args.checkpoint, "cpu", arch=args.arch)
     try:

@@ -38,7 +38,7 @@ def load_model(args: argparse.Namespace) -> tuple[nn.Module, ModelConfig, str, s
     from context_encoder.checkpoint import load_generator
     from context_encoder.config import model_config_from_dict
     from context_encoder.device import resolve_device
-    from context_encoder.features import LAYERS, check_layer, random_generator
+    from context_encoder.representation.features import LAYERS, check_layer, random_generator
 
     device = resolve_device(args.device)
     if args.checkpoint is not None:
@@ -81,7 +81,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from context_encoder.data import find_images
-    from context_encoder.features import FEATURE_SUFFIXES, extract, load_images, relative_names, save_features
+    from context_encoder.representation.features import (
+        FEATURE_SUFFIXES,
+        extract,
+        load_images,
+        relative_names,
+        save_features,
+    )
 
     if args.output.suffix not in FEATURE_SUFFIXES:
         raise ValueError(f"--output must end in one of {FEATURE_SUFFIXES}, got '{args.output.name}'")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from context_encoder.compose import BLENDS, DEFAULT_BLEND
-from context_encoder.config import DEVICES
+from context_encoder.config import BLENDS, DEVICES, InpaintConfig
 
 ARCHS = ("center", "alexnet")  # the inpainting generators (the autoencoder has no hole)
+DEFAULTS = InpaintConfig()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,15 +28,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, help="run directory, step directory or generator .safetensors "
                    "(default: the model packaged with context-encoder)")
     p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
-    p.add_argument("--blend", default=DEFAULT_BLEND, choices=BLENDS,
+    p.add_argument("--blend", default=DEFAULTS.blend, choices=BLENDS,
                    help="poisson: the prediction's gradients with the photo's values on the hole's border, i.e. "
                    "corrected by its own mismatch on the known pixels it also predicts; hard: the original's "
                    "paste; feather: a blurred edge (default: %(default)s)")
-    p.add_argument("--feather", type=int, default=8,
+    p.add_argument("--feather", type=int, default=DEFAULTS.feather_px,
                    help="px of the feathered edge, --blend feather (default: %(default)s)")
-    p.add_argument("--max-scale", type=float, default=4.0,
+    p.add_argument("--max-scale", type=float, default=DEFAULTS.max_scale,
                    help="largest downscale of a hole's window before the hole is tiled instead (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=16, help="windows per generator call (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
+                   help="windows per generator call (default: %(default)s)")
     p.add_argument("--flip-tta", action="store_true",
                    help="average each prediction with that of the mirrored image (2x compute)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -56,34 +57,32 @@ def _check(args: argparse.Namespace) -> bool:
             raise ValueError("give IMAGE and -o OUT (or --input-dir DIR --output-dir DIR)")
         if args.mask_dir is not None:
             raise ValueError("--mask-dir is for batch mode (--input-dir)")
-    if args.feather < 1 or args.max_scale < 1 or args.batch_size < 1:
-        raise ValueError("--feather and --batch-size must be >= 1, --max-scale >= 1")
     return batch
 
 
 def run(args: argparse.Namespace) -> int:
     batch = _check(args)
-    from context_encoder.inpaint import Inpainter
-    from context_encoder.inpaint_files import PasteOptions, inpaint_file, inpaint_folder
+    config = InpaintConfig(blend=args.blend, feather_px=args.feather, max_scale=args.max_scale,
+                           batch_size=args.batch_size, flip_tta=args.flip_tta)  # validates the values
+    from context_encoder.inpainting.files import inpaint_file, inpaint_folder
+    from context_encoder.inpainting.inpainter import Inpainter
 
-    options = {"max_scale": args.max_scale, "batch_size": args.batch_size, "flip_tta": args.flip_tta}
     if not batch:  # read the inputs before loading the model: a missing file fails fast
         for what, path in (("image", args.image), ("mask", args.mask)):
             if path is not None and not path.is_file():
                 raise FileNotFoundError(f"{what} not found: {path}")
     if args.checkpoint is None:
-        inpainter = Inpainter.from_pretrained(args.device, **options)
+        inpainter = Inpainter.from_pretrained(args.device, config=config)
         if args.arch is not None and inpainter.cfg.arch != args.arch:
             raise ValueError(f"the packaged model is a '{inpainter.cfg.arch}' model, expected '{args.arch}'")
     else:
-        inpainter = Inpainter.from_checkpoint(args.checkpoint, args.device, arch=args.arch, **options)
-    paste = PasteOptions(args.blend, args.feather)
+        inpainter = Inpainter.from_checkpoint(args.checkpoint, args.device, arch=args.arch, config=config)
     if not batch:
-        inpaint_file(inpainter, args.image, args.output, mask=args.mask, paste=paste, overwrite=args.overwrite)
+        inpaint_file(inpainter, args.image, args.output, mask=args.mask, overwrite=args.overwrite)
         print(f"wrote {args.output}")
         return 0
     summary = inpaint_folder(inpainter, input_dir=args.input_dir, output_dir=args.output_dir,
-                             mask_dir=args.mask_dir, mask=args.mask, paste=paste, overwrite=args.overwrite,
+                             mask_dir=args.mask_dir, mask=args.mask, overwrite=args.overwrite,
                              progress=True)
     print(summary.line())
     return 1 if summary.failed else 0

@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from context_encoder.plots import plot_metrics
+    from context_encoder.training.plots import plot_metrics
 
     out = plot_metrics(args.run_dir, args.output or args.run_dir / "loss_curves.png", window=args.window)
     print(f"wrote {out}")

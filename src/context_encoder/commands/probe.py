@@ -44,8 +44,8 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from context_encoder.features import extract
-    from context_encoder.probe import finetune, linear_probe, load_labelled
+    from context_encoder.representation.features import extract
+    from context_encoder.representation.probe import finetune, linear_probe, load_labelled
 
     _validate(args)
     gen, cfg, layer, source = load_model(args)

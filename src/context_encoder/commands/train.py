@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         return 0
-    from context_encoder.train import train
+    from context_encoder.training.loop import train
 
     run_dir = train(cfg, resume=args.resume is not None)
     print(f"done: {run_dir}")

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from context_encoder.config import ModelConfig, to_dict
-from context_encoder.masks import fill_hole
+from context_encoder.inference import generate
 from context_encoder.models import set_dense_kernels
 
 EXPORT_FORMATS = ("onnx", "torchscript")
@@ -34,14 +34,15 @@ OUTPUT_NAME = "prediction"
 
 
 class InpaintingGraph(nn.Module):
-    """fill_hole then the generator: (image (N, 3, S, S), mask (N, 1, S, S)) -> (N, 3, O, O)."""
+    """The generator behind the mean-colour fill (:func:`context_encoder.inference.generate`):
+    (image (N, 3, S, S), mask (N, 1, S, S)) -> (N, 3, O, O)."""
 
     def __init__(self, generator: nn.Module) -> None:
         super().__init__()
         self.generator = generator
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.generator(fill_hole(image, mask))
+        return generate(self.generator, image, mask)
 
 
 def example_inputs(cfg: ModelConfig, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,6 +141,6 @@ def parity(path: str | Path, generator: nn.Module, cfg: ModelConfig, *, fmt: str
     worst = 0.0
     for n in batch_sizes:
         image, mask = example_inputs(cfg, n, seed=n)
-        reference = generator(fill_hole(image, mask)).numpy()
+        reference = generate(generator, image, mask).numpy()
         worst = max(worst, float(np.abs(run_exported(path, image, mask, fmt=fmt) - reference).max()))
     return worst

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from context_encoder.compose import DEFAULT_BLEND
 from context_encoder.data import IMAGE_SUFFIXES
-from context_encoder.imageio import (
+from context_encoder.inpainting.imageio import (
     SAVE_FORMATS,
     check_writable,
     output_format,
@@ -26,21 +25,13 @@ from context_encoder.imageio import (
     resize_mask,
     save_image,
 )
-from context_encoder.inpaint import Inpainter, prepare_hole
+from context_encoder.inpainting.inpainter import Inpainter, prepare_hole
 
 MASK_SUFFIX = "_mask"  # NAME_mask.png beside NAME.jpg is NAME.jpg's mask
 
 
-@dataclass(frozen=True)
-class PasteOptions:
-    """How predictions are pasted (see :func:`context_encoder.compose.blend`)."""
-
-    blend: str = DEFAULT_BLEND
-    feather_px: int = 8
-
-
 def inpaint_file(inpainter: Inpainter, image: Path, output: Path, *, mask: Path | np.ndarray | None = None,
-                 paste: PasteOptions = PasteOptions(), overwrite: bool = False, fit_mask: bool = False) -> None:
+                 overwrite: bool = False, fit_mask: bool = False) -> None:
     """Fill ``image``'s hole into ``output`` (format from its suffix).
 
     ``mask``: a mask file, an (H, W) bool array (resized to the image when ``fit_mask``), or None
@@ -63,7 +54,7 @@ def inpaint_file(inpainter: Inpainter, image: Path, output: Path, *, mask: Path 
         else:
             save_image(picture.to_image(), output)
         return
-    result = inpainter.inpaint(picture.to_image(), hole, blend=paste.blend, feather_px=paste.feather_px)
+    result = inpainter.inpaint(picture.to_image(), hole)
     save_image(result, output)
 
 
@@ -99,7 +90,7 @@ def find_mask(image: Path, *, mask_dir: Path | None) -> Path | None:
 
 
 def inpaint_folder(inpainter: Inpainter, *, input_dir: Path, output_dir: Path, mask_dir: Path | None = None,
-                   mask: Path | None = None, paste: PasteOptions = PasteOptions(), overwrite: bool = False,
+                   mask: Path | None = None, overwrite: bool = False,
                    progress: bool = True) -> BatchSummary:
     """Inpaint every image of ``input_dir`` into ``output_dir`` under the same file name.
 
@@ -122,7 +113,7 @@ def inpaint_folder(inpainter: Inpainter, *, input_dir: Path, output_dir: Path, m
             own = find_mask(path, mask_dir=mask_dir)
             if own is None and shared is None and mask_dir is not None:
                 raise FileNotFoundError(f"no mask {path.stem}.png in {mask_dir}")
-            inpaint_file(inpainter, path, out, mask=own if own is not None else shared, paste=paste,
+            inpaint_file(inpainter, path, out, mask=own if own is not None else shared,
                          overwrite=overwrite, fit_mask=own is None)
         except (ValueError, OSError) as err:  # one bad file never stops the batch
             summary.skipped.append((path, str(err)))

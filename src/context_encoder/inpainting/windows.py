@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from context_encoder.config import ModelConfig
-from context_encoder.masks import center_box
+from context_encoder.geometry import hole_box
 
 
 @dataclass(frozen=True)
@@ -38,25 +38,6 @@ class Window:
     def target_box(self) -> tuple[int, int, int, int]:
         """(row0, row1, col0, col1), end-exclusive bounding box of the filled pixels."""
         return int(self.rows.min()), int(self.rows.max()) + 1, int(self.cols.min()), int(self.cols.max()) + 1
-
-
-def hole_box(cfg: ModelConfig) -> tuple[int, int]:
-    """(lo, hi): the square [lo, hi)² of the model's input where holes may lie."""
-    lo, hi = center_box(cfg.image_size)
-    ring = cfg.overlap_px if cfg.predicts_center else 0
-    return lo + ring, hi - ring
-
-
-def center_hole(height: int, width: int, cfg: ModelConfig) -> np.ndarray:
-    """The paper's setting on any image: the model's hole box on the largest centered square,
-    i.e. the hole seen when that square is resized to S×S. (H, W) bool."""
-    lo, hi = hole_box(cfg)
-    side = min(height, width)
-    hole_side = max(1, round(side * (hi - lo) / cfg.image_size))
-    top, left = (height - hole_side) // 2, (width - hole_side) // 2
-    hole = np.zeros((height, width), dtype=bool)
-    hole[top : top + hole_side, left : left + hole_side] = True
-    return hole
 
 
 def reflect_index(start: int, length: int, size: int) -> np.ndarray:

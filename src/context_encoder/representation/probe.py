@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from context_encoder.data import IMAGE_SUFFIXES, uint8_to_float
-from context_encoder.features import extract, features, load_images
+from context_encoder.representation.features import extract, features, load_images
 
 WEIGHT_DECAYS = (1e-3, 1e-2, 1e-1)
 

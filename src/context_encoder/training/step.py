@@ -19,7 +19,7 @@ from torch import nn
 from context_encoder.config import LossConfig, ModelConfig
 from context_encoder.data import uint8_to_float
 from context_encoder.device import Runtime
-from context_encoder.ema import WeightEMA
+from context_encoder.geometry import center_box
 from context_encoder.losses import (
     adversarial_d_loss,
     adversarial_g_loss,
@@ -27,7 +27,8 @@ from context_encoder.losses import (
     reconstruction_loss,
     ring_weights,
 )
-from context_encoder.masks import center_box, fill_hole
+from context_encoder.masks import fill_hole
+from context_encoder.training.ema import WeightEMA
 
 
 @dataclass

@@ -18,10 +18,10 @@ import torch
 from torchvision.utils import save_image
 
 from context_encoder.data import uint8_to_float
-from context_encoder.evaluate import Evaluation
+from context_encoder.evaluation.evaluate import Evaluation
+from context_encoder.evaluation.metrics import METRICS, mean_rows
+from context_encoder.figures import grid_rows
 from context_encoder.masks import fill_hole
-from context_encoder.metrics import METRICS, mean_rows
-from context_encoder.preview import grid_rows
 
 BUCKET_EDGES = (0, 10, 20, 30, 40, 50, 60, 100)  # hole share of the image, %
 DIGITS = 4  # decimals kept in summary.json

@@ -39,17 +39,17 @@ from context_encoder.device import (
     use_channels_last,
     wrap_ddp,
 )
-from context_encoder.ema import WeightEMA
-from context_encoder.masks import MaskSampler
+from context_encoder.masks import MaskFn, MaskSampler
 from context_encoder.models import build_discriminator, build_generator, set_dense_kernels
-from context_encoder.preview import preview_grid
-from context_encoder.steps import GanState, train_step
+from context_encoder.training.ema import WeightEMA
+from context_encoder.training.samples import preview_grid
+from context_encoder.training.step import GanState, train_step
 
 
 class MaskedImages(torch.utils.data.Dataset):
     """(uint8 crop (3,S,S), uint8 mask (1,S,S)) pairs; the mask is drawn from the sample seed."""
 
-    def __init__(self, images: ImageFolderDataset, masks: MaskSampler) -> None:
+    def __init__(self, images: ImageFolderDataset, masks: MaskFn) -> None:
         self.images, self.masks = images, masks
 
     def __len__(self) -> int:
@@ -60,9 +60,12 @@ class MaskedImages(torch.utils.data.Dataset):
         return self.images[item], self.masks(1, g)[0].to(torch.uint8)
 
 
-def mask_sampler_for(cfg: TrainConfig) -> MaskSampler:
-    kind = "none" if cfg.model.arch == "autoencoder" else cfg.mask.kind
-    return MaskSampler(kind, cfg.model.image_size, cfg.model.overlap_px, cfg.mask.folder)
+def mask_sampler_for(cfg: TrainConfig) -> MaskFn:
+    """``sampler(n, generator) -> (n, 1, S, S)`` masks of the run; the autoencoder hides nothing."""
+    s = cfg.model.image_size
+    if cfg.model.arch == "autoencoder":
+        return lambda n, generator: torch.zeros(n, 1, s, s)
+    return MaskSampler(cfg.mask.kind, s, cfg.model.overlap_px, cfg.mask.folder)
 
 
 def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> GanState:
@@ -206,7 +209,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False) -> GanState:
     return state
 
 
-def _preview_batch(dataset: ImageFolderDataset, masks: MaskSampler, seed: int) -> tuple[torch.Tensor, ...]:
+def _preview_batch(dataset: ImageFolderDataset, masks: MaskFn, seed: int) -> tuple[torch.Tensor, ...]:
     n = min(8, len(dataset))
     images = torch.stack([dataset[i] for i in range(n)])
     return images, masks(n, torch.Generator().manual_seed(seed + 12345)).to(torch.uint8)

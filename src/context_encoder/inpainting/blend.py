@@ -4,7 +4,7 @@ Poisson blending uses what the paper's overlap gives: the net also predicts the 
 around the hole, so the mismatch between its prediction and the photo there is known and is
 spread smoothly over the hole (the prediction's gradients, the photo's border).
 
-Only hole pixels ever change; every other pixel keeps its input value byte for byte.
+Only hole pixels ever change; every other pixel keeps its input value.
 Images are (H, W, 3) uint8, holes (H, W) bool.
 """
 
@@ -13,10 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from context_encoder.poisson import harmonic_fill, hole_border
-
-BLENDS = ("hard", "feather", "poisson")
-DEFAULT_BLEND = "poisson"  # measured best on center and irregular holes (docs/MODEL_CARD.md)
+from context_encoder.config import BLENDS
+from context_encoder.inpainting.poisson import harmonic_fill, hole_border
 
 
 def _feather(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
@@ -38,7 +36,7 @@ def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray) -> np.nd
     the prediction inside the hole and on :func:`hole_border`; only the photo's pixels *outside*
     the hole are read, so hidden content can never leak in (OpenCV's ``seamlessClone`` erodes
     the mask and takes the destination's own gradients near the hole's edge). The solve is
-    :func:`context_encoder.poisson.harmonic_fill`.
+    :func:`context_encoder.inpainting.poisson.harmonic_fill`.
     """
     rows, cols = np.nonzero(hole)
     correction = harmonic_fill(hole, original.astype(np.float64) - guide.astype(np.float64))  # (n, 3)
@@ -47,7 +45,7 @@ def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray) -> np.nd
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def blend(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, *, mode: str = "hard",
+def paste(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, *, mode: str = "hard",
           feather_px: int = 8, border: np.ndarray | None = None) -> np.ndarray:
     """The photo with its hole pixels from ``filled``, pasted by ``mode``: (H, W, 3) uint8.
 

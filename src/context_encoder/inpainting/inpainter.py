@@ -1,6 +1,6 @@
 """Inpainting photos of any size with a trained context encoder (Sec. 5.1, at any scale).
 
-Each hole region is filled through a model-size window (see :mod:`context_encoder.windows`):
+Each hole region is filled through a model-size window (see :mod:`context_encoder.inpainting.windows`):
 the window is cut from the photo (mirrored past its border), area-downscaled to S×S, its hole
 pixels hidden behind the mean colour by :func:`context_encoder.masks.fill_hole` (as in
 training), run through the bare generator, and the prediction is resized back and written into
@@ -16,6 +16,7 @@ with irregular masks that scored 1.8 dB PSNR better than showing it the known pi
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,25 +25,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from context_encoder.checkpoint import PACKAGED_CENTER, load_generator, packaged_weights
-from context_encoder.compose import BLENDS, DEFAULT_BLEND
-from context_encoder.compose import blend as blend_hole
-from context_encoder.config import ModelConfig
+from context_encoder.config import InpaintConfig, ModelConfig
 from context_encoder.data import float_to_uint8, uint8_to_float
 from context_encoder.device import resolve_device
-from context_encoder.imageio import ImageLike, Picture, check_mask_size, hole_from_mask, to_picture
-from context_encoder.masks import center_box, fill_hole
+from context_encoder.geometry import center_hole, hole_box
+from context_encoder.inference import predict
+from context_encoder.inpainting.blend import paste
+from context_encoder.inpainting.imageio import ImageLike, Picture, check_mask_size, hole_from_mask, to_picture
+from context_encoder.inpainting.poisson import hole_border
+from context_encoder.inpainting.windows import Window, plan_windows, reflect_index, schedule
 from context_encoder.models import FlipAverage
-from context_encoder.poisson import hole_border
-from context_encoder.windows import Window, center_hole, hole_box, plan_windows, reflect_index, schedule
 
-# The default model, inside the package (shipped by the release that trains it).
-PRETRAINED_WEIGHTS = PACKAGED_CENTER
-INPAINT_ARCHS = ("center", "alexnet")
 MaskLike = ImageLike | None
 
 
@@ -69,55 +66,53 @@ def prepare_hole(picture: Picture, mask: MaskLike, cfg: ModelConfig) -> np.ndarr
 
 
 class Inpainter:
-    """Fills holes of any shape in images of any size with a trained generator.
+    """Fills holes of any shape in images of any size with a trained generator: the one path from
+    (photo, mask) to filled photo, used by ``inpaint``, ``evaluate`` and the server.
 
-    ``max_scale`` caps how much a window is downscaled before a hole is tiled instead;
-    ``batch_size`` windows go through the generator at once; ``flip_tta`` averages every
-    prediction with that of the mirrored window (:class:`context_encoder.models.FlipAverage`).
+    ``config`` (:class:`context_encoder.config.InpaintConfig`) holds every inpainting default:
+    the paste, window scale, batch size and flip averaging.
     """
 
     def __init__(self, generator: nn.Module, cfg: ModelConfig, *, device: str | torch.device = "cpu",
-                 max_scale: float = 4.0, batch_size: int = 16, flip_tta: bool = False) -> None:
-        if max_scale < 1:
-            raise ValueError("max_scale must be >= 1")
+                 config: InpaintConfig | None = None) -> None:
+        self.config = config or InpaintConfig()
         self.device = resolve_device(device) if isinstance(device, str) else device
-        self.generator = (FlipAverage(generator) if flip_tta else generator).to(self.device).eval()
-        self.cfg, self.max_scale, self.batch_size = cfg, max_scale, max(1, batch_size)
+        self.generator = (FlipAverage(generator) if self.config.flip_tta else generator).to(self.device).eval()
+        self.cfg = cfg
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", *, arch: str | None = None,
-                        max_scale: float = 4.0, batch_size: int = 16, flip_tta: bool = False) -> Inpainter:
-        """Load a run directory, step directory or generator ``.safetensors``.
+                        config: InpaintConfig | None = None) -> Inpainter:
+        """Load a run directory, step directory, generator ``.safetensors`` or "pretrained".
 
         ``arch`` (center | alexnet), when given, must match the checkpoint's. Raises CheckpointError.
         """
         dev = resolve_device(device)
         generator, cfg = load_generator(path, dev, arch=arch)
-        return cls(generator, cfg, device=dev, max_scale=max_scale, batch_size=batch_size, flip_tta=flip_tta)
+        return cls(generator, cfg, device=dev, config=config)
 
     @classmethod
-    def from_pretrained(cls, device: str = "auto", *, max_scale: float = 4.0, batch_size: int = 16,
-                        flip_tta: bool = False) -> Inpainter:
+    def from_pretrained(cls, device: str = "auto", *, config: InpaintConfig | None = None) -> Inpainter:
         """The default 128 px center model packaged at ``context_encoder/weights/center.safetensors``."""
-        weights = packaged_weights(PRETRAINED_WEIGHTS)
-        return cls.from_checkpoint(weights, device, max_scale=max_scale, batch_size=batch_size, flip_tta=flip_tta)
+        return cls.from_checkpoint(packaged_weights(PACKAGED_CENTER), device, config=config)
 
-    def inpaint(self, image: ImageLike, mask: MaskLike = None, *, blend: str = DEFAULT_BLEND,
-                feather_px: int = 8) -> Image.Image:
+    def inpaint(self, image: ImageLike, mask: MaskLike = None, *, blend: str | None = None,
+                feather_px: int | None = None) -> Image.Image:
         """Fill the hole of ``image`` and return it as a PIL image of the same mode and size.
 
         ``image``: PIL image or uint8 array (H, W[, 1|2|3|4]). ``mask``: PIL image or array of
-        the same size, non-zero = hole; None = the model's center hole. ``blend``: hard | feather
-        | poisson. Pixels outside the hole are returned unchanged, alpha everywhere.
+        the same size, non-zero = hole; None = the model's center hole. ``blend`` / ``feather_px``
+        override the config's paste for this call. Pixels outside the hole keep their values,
+        alpha everywhere.
         """
         return self.inpaint_batch([image], [mask], blend=blend, feather_px=feather_px)[0]
 
     def inpaint_batch(self, images: Sequence[ImageLike], masks: Sequence[MaskLike] | None = None, *,
-                      blend: str = DEFAULT_BLEND, feather_px: int = 8) -> list[Image.Image]:
+                      blend: str | None = None, feather_px: int | None = None) -> list[Image.Image]:
         """:meth:`inpaint` for several images, their windows batched through the generator."""
         masks = [None] * len(images) if masks is None else list(masks)
-        if blend not in BLENDS:
-            raise ValueError(f"blend must be one of {BLENDS}, got '{blend}'")
+        overrides = {k: v for k, v in (("blend", blend), ("feather_px", feather_px)) if v is not None}
+        options = dataclasses.replace(self.config, **overrides)  # validates them
         if len(masks) != len(images):
             raise ValueError(f"got {len(images)} images but {len(masks)} masks")
         pictures = [to_picture(image) for image in images]
@@ -130,7 +125,8 @@ class Inpainter:
                 out.append(job.picture.to_image())
                 continue
             rgb = np.ascontiguousarray(job.picture.rgb)
-            pasted = blend_hole(rgb, job.work, job.hole, mode=blend, feather_px=feather_px, border=job.border)
+            pasted = paste(rgb, job.work, job.hole, mode=options.blend, feather_px=options.feather_px,
+                           border=job.border)
             out.append(job.picture.with_rgb(pasted, job.hole))
         return out
 
@@ -139,20 +135,20 @@ class Inpainter:
         return _Job(picture, hole, np.array(picture.rgb), hole.copy(), np.array(picture.rgb), hole_border(hole))
 
     def _fill(self, jobs: list[_Job]) -> None:
-        """Fill every job's hole, wave by wave (see :func:`context_encoder.windows.schedule`)."""
+        """Fill every job's hole, wave by wave (see :func:`context_encoder.inpainting.windows.schedule`)."""
         waves: dict[int, list[tuple[_Job, Window]]] = {}
         for job in jobs:
-            windows = plan_windows(job.hole, self.cfg, max_scale=self.max_scale)
+            windows = plan_windows(job.hole, self.cfg, max_scale=self.config.max_scale)
             for window, wave in zip(windows, schedule(windows, job.hole.shape)):
                 waves.setdefault(wave, []).append((job, window))
         for wave in sorted(waves):
             tasks = waves[wave]
-            for i in range(0, len(tasks), self.batch_size):
-                chunk = tasks[i : i + self.batch_size]
+            for i in range(0, len(tasks), self.config.batch_size):
+                chunk = tasks[i : i + self.config.batch_size]
                 inputs = [self._model_input(job, window) for job, window in chunk]
                 images = torch.stack([x for x, _ in inputs]).to(self.device)  # (N, 3, S, S)
                 holes = torch.stack([m for _, m in inputs]).to(self.device)  # (N, 1, S, S)
-                for (job, window), pred in zip(chunk, self._predict(images, holes)):
+                for (job, window), pred in zip(chunk, predict(self.generator, images, holes, self.cfg).cpu()):
                     self._paste(job, window, pred)
 
     def _model_input(self, job: _Job, window: Window) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,19 +168,6 @@ class Inpainter:
             lo, hi = hole_box(self.cfg)
             hidden[:, lo:hi, lo:hi] = 1.0
         return image, hidden
-
-    @torch.no_grad()
-    def _predict(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
-        """Generator output laid out over the whole window: (N, 3, S, S) in [-1, 1] on the CPU.
-
-        A center model's square is extended by edge replication, so that resizing it back never
-        mixes the context into the predicted pixels.
-        """
-        out = self.generator(fill_hole(images, holes)).float()
-        if self.cfg.predicts_center:
-            lo, hi = center_box(self.cfg.image_size)
-            out = F.pad(out, (lo, self.cfg.image_size - hi) * 2, mode="replicate")
-        return out.cpu()
 
     def _paste(self, job: _Job, window: Window, pred: torch.Tensor) -> None:
         """Write the window's share of the hole from ``pred`` (3, S, S)."""

@@ -1,0 +1,100 @@
+"""The evaluation protocols (Sec. 5.1, Table 1): which images, which hidden pixels, which scores.
+
+Both protocols are fully deterministic:
+
+- ``center``: each image opened as RGB, its largest centered square resized to 128×128 with
+  Pillow bicubic (uint8); the hole is the center 64×64 square, or its inner (64 − 2o)² when an
+  o-px overlap ring is shown as context. SSIM is taken on the composited center 64×64 patch.
+- ``masks``: the same images, each paired with a fixed hole mask from a folder by a seeded
+  permutation; SSIM is the SSIM map averaged over the hole. Results are also split by hole share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from context_encoder.config import EVAL_PROTOCOLS
+from context_encoder.data import find_images, to_rgb
+from context_encoder.evaluation.metrics import hole_errors, ssim, ssim_over
+from context_encoder.geometry import center_box, center_mask, center_square
+from context_encoder.masks import MaskFolder
+
+IMAGE_SIZE = 128  # the paper's Table 1 setting: 128 px images, 64 px center hole
+PROTOCOLS = EVAL_PROTOCOLS
+
+
+def prepare_image(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
+    """Open as RGB, crop the largest centered square, resize bicubically: (size, size, 3) uint8."""
+    with Image.open(path) as raw:
+        return np.asarray(center_square(to_rgb(raw), size), dtype=np.uint8)
+
+
+def load_images(folder: str | Path, size: int = IMAGE_SIZE, desc: str = "loading") -> tuple[list[str], np.ndarray]:
+    """Every image below ``folder`` prepared by :func:`prepare_image`: (names, (N, S, S, 3) uint8)."""
+    paths = find_images([folder])
+    if not paths:
+        raise ValueError(f"no images found in {folder}")
+    images = []
+    for path in tqdm(paths, desc=desc, unit="img"):
+        try:
+            images.append(prepare_image(path, size))
+        except OSError as err:
+            raise ValueError(f"cannot read image {path}: {err}") from err
+    return [p.relative_to(folder).as_posix() for p in paths], np.stack(images)
+
+
+def center_hidden(size: int, overlap: int) -> np.ndarray:
+    """The hidden pixels of the center protocol: (S, S) bool, the center square minus the ring."""
+    return center_mask(1, size, overlap)[0, 0].numpy() > 0.5
+
+
+def describe_center(size: int, overlap: int) -> str:
+    lo, hi = center_box(size)
+    side, first, last = hi - lo - 2 * overlap, lo + overlap, hi - overlap - 1
+    if overlap == 0:
+        return f"center {side}x{side} square, rows/cols {first}-{last} (full hole)"
+    return (f"inner {side}x{side} of the center {hi - lo}x{hi - lo} square, rows/cols {first}-{last} "
+            f"({overlap}-px ring shown as context)")
+
+
+def paired_masks(n: int, mask_dir: str | Path, *, size: int = IMAGE_SIZE,
+                 seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """Masks for n images: image i gets mask ``perm[i % M]`` of a seeded permutation of the M sorted
+    masks (no flips or rotations): (names, (n, S, S) bool)."""
+    folder = MaskFolder(mask_dir, size)
+    order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(seed)).tolist()
+    picks = [order[i % len(folder)] for i in range(n)]
+    masks = np.stack([folder.load(k)[0].numpy() > 0.5 for k in picks])
+    flat = masks.reshape(n, -1)
+    if not flat.any(axis=1).all() or flat.all(axis=1).any():
+        raise ValueError(f"a mask in {mask_dir} hides no pixel or every pixel")
+    return [folder.paths[k].name for k in picks], masks
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Prepared images and the pixels hidden from every method."""
+
+    protocol: str
+    names: list[str]
+    images: np.ndarray  # (N, S, S, 3) uint8
+    masks: np.ndarray  # (N, S, S) bool, True = hidden
+    hidden_region: str
+    mask_names: list[str] = field(default_factory=list)
+
+
+def score(output: np.ndarray, image: np.ndarray, mask: np.ndarray, protocol: str) -> dict[str, float]:
+    """Metrics of one composited output (S, S, 3) against its original over the hidden pixels (S, S)."""
+    row = hole_errors(output, image, mask)
+    if protocol == "center":
+        lo, hi = center_box(image.shape[0])
+        row["ssim"] = ssim(output[lo:hi, lo:hi], image[lo:hi, lo:hi])
+    else:
+        row["ssim"] = ssim_over(output, image, mask)
+    return row

@@ -1,0 +1,1 @@
+"""Reusing what the encoder learned (Sec. 5.2): feature extraction and probes."""
