@@ -11,13 +11,15 @@ import torch
 from conftest import write_images
 from PIL import Image
 
+from context_encoder import Inpainter
 from context_encoder.checkpoint import save_checkpoint
 from context_encoder.cli import main
-from context_encoder.config import ModelConfig
+from context_encoder.config import InpaintConfig, ModelConfig
 from context_encoder.evaluation import baselines
 from context_encoder.evaluation.evaluate import evaluate, run_method
 from context_encoder.evaluation.protocol import EvalSet, center_hidden, paired_masks, prepare_image
 from context_encoder.evaluation.report import REPORT_FILES, hole_bucket
+from context_encoder.masks import region_mask
 from context_encoder.models import build_generator
 
 
@@ -258,3 +260,35 @@ def test_poisson_row_corrects_the_model_by_its_ring(image_dir: Path, center_run:
     assert mean(pois, "center128 +poisson") > mean(hard, "center128") + 1.0
     with pytest.raises(ValueError, match="blend must be"):
         evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], blends=["soft"])
+
+
+def _write_irregular_masks(folder: Path, n: int = 3) -> None:
+    folder.mkdir()
+    masks = region_mask(n, 256, torch.Generator().manual_seed(0))  # (n, 1, 256, 256) smooth blobs
+    for i, m in enumerate(masks):
+        Image.fromarray((m[0].numpy() * 255).astype(np.uint8)).save(folder / f"{i:05d}.png")
+
+
+@pytest.mark.parametrize("blend", ["hard", "poisson"])
+@pytest.mark.parametrize("protocol", ["center", "masks"])
+def test_model_row_is_what_inpaint_returns(image_dir: Path, center_run: Path, tmp_path: Path, blend: str,
+                                           protocol: str) -> None:
+    """The evaluator's composited output is exactly what the Inpainter (and so `inpaint`) returns."""
+    options = {"overlap": 0} if protocol == "center" else {"mask_dir": tmp_path / "masks"}
+    if protocol == "masks":
+        _write_irregular_masks(tmp_path / "masks")
+    ev = evaluate(data=image_dir, methods=["model"], checkpoints=[center_run], protocol=protocol, examples=8,
+                  blends=[blend], **options)
+    (row,) = ev.per_image
+    inpainter = Inpainter.from_checkpoint(center_run, device="cpu", config=InpaintConfig(blend=blend))
+    assert ev.example_index == list(range(8))
+    for shown, image, hole in zip(ev.examples[row], ev.eval_set.images, ev.eval_set.masks):
+        assert np.array_equal(shown, np.asarray(inpainter.inpaint(image, hole)))
+    # and what the command writes for that photo and mask
+    Image.fromarray(ev.eval_set.images[0]).save(tmp_path / "photo.png")
+    Image.fromarray(ev.eval_set.masks[0].astype(np.uint8) * 255).save(tmp_path / "hole.png")
+    assert main(["inpaint", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "hole.png"), "-o",
+                 str(tmp_path / "out.png"), "--checkpoint", str(center_run), "--blend", blend,
+                 "--device", "cpu"]) == 0
+    with Image.open(tmp_path / "out.png") as written:
+        assert np.array_equal(ev.examples[row][0], np.asarray(written))
