@@ -9,12 +9,18 @@ from context_encoder.losses import (
     LOG_EPS,
     adversarial_d_loss,
     adversarial_g_loss,
-    center_weights,
     generator_loss,
     reconstruction_loss,
     ring_weights,
 )
 from context_encoder.training.step import crop_center
+
+
+def center_weights(size: int, overlap: int, ring_weight: float = 10.0) -> torch.Tensor:
+    """By hand: L2 weights over the predicted center square, ring ``ring_weight``, inner hole 1."""
+    w = torch.full((1, 1, size, size), float(ring_weight))
+    w[:, :, overlap : size - overlap, overlap : size - overlap] = 1.0
+    return w
 
 
 def test_l2_zero_at_equality() -> None:

@@ -11,13 +11,6 @@ import torch
 import torch.nn.functional as F
 
 
-def center_weights(size: int, overlap: int, ring_weight: float = 10.0) -> torch.Tensor:
-    """L2 weights over the predicted center square: ring ``ring_weight``, inner hole 1. (1,1,S,S)."""
-    w = torch.full((1, 1, size, size), float(ring_weight))
-    w[:, :, overlap : size - overlap, overlap : size - overlap] = 1.0
-    return w
-
-
 def ring_weights(mask: torch.Tensor, overlap: int, ring_weight: float = 10.0) -> torch.Tensor:
     """Weights for an arbitrary hole: 1 inside, ``ring_weight`` on the context within
     ``overlap`` px of it, 0 elsewhere. mask (N, 1, H, W) -> (N, 1, H, W)."""

@@ -40,7 +40,7 @@ class AlexNetGenerator(nn.Module):
         )
         side = pool5_size(cfg.image_size)
         self.channel_fc = ChannelWiseFC(256, side, side)
-        self.mix = nn.Sequential(nn.Dropout(0.0), nn.Conv2d(256, 256, 1), nn.ReLU(inplace=True))
+        self.mix = nn.Sequential(nn.Conv2d(256, 256, 1), nn.ReLU(inplace=True))
         widths = [256, 128, 64, 64, 32]
         dec: list[nn.Module] = []
         for w_in, w_out in zip(widths, widths[1:] + [cfg.nc]):

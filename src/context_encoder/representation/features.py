@@ -16,17 +16,21 @@ Images are (N, 3, S, S) float in [-1, 1], resized and center-cropped by the trai
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm import tqdm
 
 from context_encoder.config import ModelConfig
-from context_encoder.data import ImageFolderDataset, uint8_to_float
+from context_encoder.data import to_rgb, uint8_to_float
+from context_encoder.geometry import center_square
 from context_encoder.models import build_generator
 
 LAYERS: dict[str, tuple[str, ...]] = {
@@ -87,12 +91,24 @@ def extract(
 
 
 def load_images(files: Sequence[Path], image_size: int) -> tuple[torch.Tensor, list[Path]]:
-    """Decode, resize the shorter side to ``image_size`` and center-crop: (N, 3, S, S) uint8.
+    """Each file's largest centered square resized to ``image_size`` (as the evaluation protocols
+    crop, :func:`context_encoder.geometry.center_square`): (N, 3, S, S) uint8.
 
     Returns the images and the files that could be read (unreadable ones are skipped, by name).
     """
-    data = ImageFolderDataset(files, image_size=image_size, load_size=image_size, cache=True)
-    return torch.stack([data[i] for i in range(len(data))]), data.files
+    images, kept, bad = [], [], []
+    for path in tqdm(files, desc="decoding images", unit="img", leave=False, disable=len(files) < 200):
+        try:
+            with Image.open(path) as raw:
+                images.append(torch.from_numpy(np.array(center_square(to_rgb(raw), image_size))).permute(2, 0, 1))
+            kept.append(Path(path))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            bad.append(f"{path} ({type(err).__name__})")
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image(s): {', '.join(bad)}", stacklevel=2)
+    if not images:
+        raise ValueError("none of the images could be read")
+    return torch.stack(images).contiguous(), kept
 
 
 def relative_names(files: Sequence[Path], root: Path) -> list[str]:
