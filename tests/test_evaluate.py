@@ -18,7 +18,7 @@ from context_encoder.config import InpaintConfig, ModelConfig
 from context_encoder.evaluation import baselines
 from context_encoder.evaluation.evaluate import evaluate, run_method
 from context_encoder.evaluation.protocol import EvalSet, center_hidden, paired_masks, prepare_image
-from context_encoder.evaluation.report import REPORT_FILES, hole_bucket
+from context_encoder.evaluation.report import LABEL_HEIGHT, REPORT_FILES, hole_bucket
 from context_encoder.masks import region_mask
 from context_encoder.models import build_generator
 
@@ -135,8 +135,8 @@ def test_report_and_determinism(image_dir: Path, bank_dir: Path, center_run: Pat
     assert summary["checkpoints"]["center128"]["step"] == 3
     assert len((tmp_path / "a" / "per_image.csv").read_text().splitlines()) == 1 + 8 * 6
     assert "| method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM |" in (tmp_path / "a" / "table.md").read_text()
-    with Image.open(tmp_path / "a" / "examples.png") as grid:  # 3 rows, 8 columns of 128 px + 2 px padding
-        assert grid.size == (8 * 130 + 2, 3 * 130 + 2)
+    with Image.open(tmp_path / "a" / "examples.png") as grid:  # labels, 3 rows, 8 columns of 128 px + 2 px padding
+        assert grid.size == (8 * 130 + 2, LABEL_HEIGHT + 3 * 130 + 2)
 
 
 def test_full_hole_option(image_dir: Path, center_run: Path) -> None:

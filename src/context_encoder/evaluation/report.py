@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision.utils import save_image
+from PIL import Image, ImageDraw, ImageFont
 
 from context_encoder.data import uint8_to_float
 from context_encoder.evaluation.evaluate import Evaluation
@@ -110,9 +110,28 @@ def examples_png(ev: Evaluation) -> bytes | None:
     original = as_float(ev.eval_set.images[ev.example_index])
     mask = torch.from_numpy(ev.eval_set.masks[ev.example_index])[:, None].float()  # (K, 1, S, S)
     columns = [fill_hole(original, mask), *(as_float(x) for x in ev.examples.values()), original]
+    grid = grid_rows(columns).mul(255).round().byte().permute(1, 2, 0).numpy()  # (H, W, 3)
+    labelled = with_column_labels(Image.fromarray(grid), ["input", *ev.examples, "original"])
     buf = io.BytesIO()
-    save_image(grid_rows(columns), buf, format="png")
+    labelled.save(buf, format="png")
     return buf.getvalue()
+
+
+LABEL_HEIGHT = 16  # px of the header row that names each column of examples.png
+
+
+def with_column_labels(grid: Image.Image, labels: list[str]) -> Image.Image:
+    """``grid`` (K equal columns) below a white header row naming each column."""
+    out = Image.new("RGB", (grid.width, grid.height + LABEL_HEIGHT), "white")
+    out.paste(grid, (0, LABEL_HEIGHT))
+    draw, font = ImageDraw.Draw(out), ImageFont.load_default()
+    width = grid.width / len(labels)
+    for k, label in enumerate(labels):
+        while len(label) > 3 and draw.textlength(label, font=font) > width - 4:
+            label = label[:-2] + "…"
+        x = k * width + (width - draw.textlength(label, font=font)) / 2
+        draw.text((x, 2), label, fill="black", font=font)
+    return out
 
 
 def write_report(ev: Evaluation, out_dir: str | Path) -> dict[str, Any]:
