@@ -121,14 +121,16 @@ class InpaintConfig:
 
     ``blend`` pastes the prediction (hard: the original's paste; feather: a blurred edge; poisson:
     the prediction's gradients with the photo's values on the hole's border, measured best in
-    docs/MODEL_CARD.md). ``max_scale`` is the largest downscale of a hole's window;
+    docs/MODEL_CARD.md). A hole is filled whole in one window, however far downscaled, then refined
+    at finer scales near its border down to ``finest_scale`` (1 = the photo's own pixels; larger
+    is faster and blurrier at the border, never seamed);
     ``batch_size`` windows go through the generator at once; ``flip_tta`` averages each
     prediction with that of the mirrored window (2x compute).
     """
 
     blend: str = "poisson"
     feather_px: int = 8
-    max_scale: float = 4.0
+    finest_scale: float = 1.0
     batch_size: int = 16
     flip_tta: bool = False
 
@@ -136,7 +138,7 @@ class InpaintConfig:
         checks = [
             (self.blend in BLENDS, f"blend must be one of {', '.join(BLENDS)}, got '{self.blend}'"),
             (isinstance(self.feather_px, int) and 1 <= self.feather_px <= 256, "feather must be in [1, 256] px"),
-            (math.isfinite(self.max_scale) and 1 <= self.max_scale <= 64, "max-scale must be in [1, 64]"),
+            (math.isfinite(self.finest_scale) and 1 <= self.finest_scale <= 64, "finest-scale must be in [1, 64]"),
             (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 1024, "batch-size must be in [1, 1024]"),
         ]
         for ok, message in checks:

@@ -34,8 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "paste; feather: a blurred edge (default: %(default)s)")
     p.add_argument("--feather", type=int, default=DEFAULTS.feather_px,
                    help="px of the feathered edge, --blend feather (default: %(default)s)")
-    p.add_argument("--max-scale", type=float, default=DEFAULTS.max_scale,
-                   help="largest downscale of a hole's window before the hole is tiled instead (default: %(default)s)")
+    p.add_argument("--finest-scale", type=float, default=DEFAULTS.finest_scale,
+                   help="refine each hole down to this downscale (1 = the photo's own pixels; larger is faster, blurrier "
+                   "at the border; a hole is never tiled, so no seams) (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
                    help="windows per generator call (default: %(default)s)")
     p.add_argument("--flip-tta", action="store_true",
@@ -62,7 +63,7 @@ def _check(args: argparse.Namespace) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     batch = _check(args)
-    config = InpaintConfig(blend=args.blend, feather_px=args.feather, max_scale=args.max_scale,
+    config = InpaintConfig(blend=args.blend, feather_px=args.feather, finest_scale=args.finest_scale,
                            batch_size=args.batch_size, flip_tta=args.flip_tta)  # validates the values
     from context_encoder.inpainting.files import inpaint_file, inpaint_folder
     from context_encoder.inpainting.inpainter import Inpainter

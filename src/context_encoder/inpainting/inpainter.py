@@ -37,7 +37,15 @@ from context_encoder.inference import predict
 from context_encoder.inpainting.blend import paste
 from context_encoder.inpainting.imageio import ImageLike, Picture, check_mask_size, hole_from_mask, to_picture
 from context_encoder.inpainting.poisson import hole_border
-from context_encoder.inpainting.windows import Window, plan_windows, reflect_index, schedule
+from context_encoder.inpainting.windows import (
+    RefineWindow,
+    Window,
+    plan_windows,
+    refine_scales,
+    refine_windows,
+    reflect_index,
+    schedule,
+)
 from context_encoder.models import FlipAverage
 
 MaskLike = ImageLike | None
@@ -53,6 +61,57 @@ class _Job:
     unfilled: np.ndarray  # (H, W) bool
     border: np.ndarray  # (H, W, 3) uint8, the prediction on the known pixels next to the hole
     edge: np.ndarray  # (H, W) bool, those known pixels (poisson.hole_border)
+    depth: np.ndarray  # (H, W) float32, px from each hole pixel to the nearest known one (0 outside)
+
+
+@dataclass
+class _Level:
+    """One refinement level of one hole region: predictions accumulated over its bounding box
+    (one px wider, for the known pixels bordering it), then faded into the coarser fill."""
+
+    job: _Job
+    top: int
+    left: int
+    box: float  # hole-box side at this level, image px (set by the first window)
+    acc: np.ndarray  # (h, w, 3) float32, weighted predictions
+    wsum: np.ndarray  # (h, w) float32, their weights
+
+    @classmethod
+    def of(cls, job: _Job, region: Window) -> _Level:
+        r0, r1, c0, c1 = region.target_box()
+        r0, c0 = max(r0 - 1, 0), max(c0 - 1, 0)
+        r1, c1 = min(r1 + 1, job.hole.shape[0]), min(c1 + 1, job.hole.shape[1])
+        return cls(job, r0, c0, 0.0, np.zeros((r1 - r0, c1 - c0, 3), np.float32),
+                   np.zeros((r1 - r0, c1 - c0), np.float32))
+
+    def add(self, window: RefineWindow, up: np.ndarray) -> None:
+        """Accumulate a window's upscaled prediction ``up`` (side, side, 3) with its tent weights."""
+        self.box = window.box[2]
+        h, w = self.wsum.shape
+        r0, r1 = max(window.top, self.top), min(window.top + window.side, self.top + h)
+        c0, c1 = max(window.left, self.left), min(window.left + window.side, self.left + w)
+        if r0 >= r1 or c0 >= c1:
+            return
+        rows, cols = np.arange(r0, r1), np.arange(c0, c1)
+        weight = window.weights(rows[:, None], cols[None, :]).astype(np.float32)  # (r1-r0, c1-c0)
+        sl = (slice(r0 - self.top, r1 - self.top), slice(c0 - self.left, c1 - self.left))
+        self.acc[sl] += weight[..., None] * up[r0 - window.top : r1 - window.top,
+                                                c0 - window.left : c1 - window.left]
+        self.wsum[sl] += weight
+
+    def apply(self) -> None:
+        """Fade the level's mean prediction into the fill: fully within a quarter box of the border,
+        not at all deeper than half a box; the known pixels' prediction likewise (for Poisson)."""
+        h, w = self.wsum.shape
+        sl = (slice(self.top, self.top + h), slice(self.left, self.left + w))
+        depth = self.job.depth[sl]
+        fade = np.clip(2.0 - 4.0 * depth / max(self.box, 1e-6), 0.0, 1.0)
+        alpha = (np.minimum(self.wsum, 1.0) * fade)[..., None]
+        mean = self.acc / np.maximum(self.wsum, 1e-6)[..., None]
+        for target, where in ((self.job.work, self.job.hole), (self.job.border, self.job.edge)):
+            region = target[sl].astype(np.float32)
+            blended = np.clip(alpha * mean + (1 - alpha) * region + 0.5, 0, 255).astype(np.uint8)
+            target[sl] = np.where(where[sl][..., None], blended, target[sl])
 
 
 def prepare_hole(picture: Picture, mask: MaskLike, cfg: ModelConfig) -> np.ndarray:
@@ -132,41 +191,86 @@ class Inpainter:
 
     def _job(self, picture: Picture, mask: MaskLike) -> _Job:
         hole = prepare_hole(picture, mask, self.cfg)
-        return _Job(picture, hole, np.array(picture.rgb), hole.copy(), np.array(picture.rgb), hole_border(hole))
+        depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)  # (H, W) float32
+        rgb = np.array(picture.rgb)
+        return _Job(picture, hole, rgb, hole.copy(), rgb.copy(), hole_border(hole), depth)
 
     def _fill(self, jobs: list[_Job]) -> None:
-        """Fill every job's hole, wave by wave (see :func:`context_encoder.inpainting.windows.schedule`)."""
+        """Fill every job's hole: each hole region whole in one window, wave by wave (see
+        :func:`context_encoder.inpainting.windows.schedule`), then large regions coarse to fine."""
         waves: dict[int, list[tuple[_Job, Window]]] = {}
         for job in jobs:
-            windows = plan_windows(job.hole, self.cfg, max_scale=self.config.max_scale)
+            windows = plan_windows(job.hole, self.cfg)
             for window, wave in zip(windows, schedule(windows, job.hole.shape)):
                 waves.setdefault(wave, []).append((job, window))
         for wave in sorted(waves):
             tasks = waves[wave]
-            for i in range(0, len(tasks), self.config.batch_size):
-                chunk = tasks[i : i + self.config.batch_size]
-                inputs = [self._model_input(job, window) for job, window in chunk]
-                images = torch.stack([x for x, _ in inputs]).to(self.device)  # (N, 3, S, S)
-                holes = torch.stack([m for _, m in inputs]).to(self.device)  # (N, 1, S, S)
-                for (job, window), pred in zip(chunk, predict(self.generator, images, holes, self.cfg).cpu()):
-                    self._paste(job, window, pred)
+            inputs = [self._model_input(job, window) for job, window in tasks]
+            for (job, window), pred in zip(tasks, self._run(inputs)):
+                self._paste(job, window, pred)
+        regions = [(job, w) for wave in waves.values() for job, w in wave
+                   if refine_scales(w.side / self.cfg.image_size, self.config.finest_scale)]
+        for level in range(max((len(self._scales(w)) for _, w in regions), default=0)):
+            self._refine([(job, w, self._scales(w)[level]) for job, w in regions if level < len(self._scales(w))])
 
-    def _model_input(self, job: _Job, window: Window) -> tuple[torch.Tensor, torch.Tensor]:
+    def _scales(self, window: Window) -> list[float]:
+        return refine_scales(window.side / self.cfg.image_size, self.config.finest_scale)
+
+    def _run(self, inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+        """The generator on (image (3, S, S), hidden (1, S, S)) pairs, ``batch_size`` at a time:
+        predictions (3, S, S) on the CPU, laid out over the whole window."""
+        out: list[torch.Tensor] = []
+        for i in range(0, len(inputs), self.config.batch_size):
+            chunk = inputs[i : i + self.config.batch_size]
+            images = torch.stack([x for x, _ in chunk]).to(self.device)  # (N, 3, S, S)
+            holes = torch.stack([m for _, m in chunk]).to(self.device)  # (N, 1, S, S)
+            out += list(predict(self.generator, images, holes, self.cfg).cpu())
+        return out
+
+    def _refine(self, regions: list[tuple[_Job, Window, float]]) -> None:
+        """One finer level for each (job, region window, scale): windows near the region's border
+        predict it again with the coarser fill as context; their smooth-weighted mean replaces the
+        coarser fill within a quarter hole box of the border, fading out by half a box."""
+        tasks = []
+        for job, region, scale in regions:
+            level = _Level.of(job, region)
+            for w in refine_windows(region.rows, region.cols, job.depth, scale=scale, cfg=self.cfg):
+                tasks.append((level, w))
+        preds = self._run([self._model_input(level.job, w) for level, w in tasks])
+        for (level, w), pred in zip(tasks, preds):
+            level.add(w, self._upscale(pred, w.side))
+        for level in {id(lv): lv for lv, _ in tasks}.values():
+            level.apply()
+
+    def _upscale(self, pred: torch.Tensor, side: int) -> np.ndarray:
+        """A prediction (3, S, S) in [-1, 1] resized to ``side``: (side, side, 3) float in [0, 255]."""
+        up = pred.permute(1, 2, 0).numpy()  # (S, S, 3)
+        if side != self.cfg.image_size:
+            up = cv2.resize(up, (side, side), interpolation=cv2.INTER_CUBIC)
+        return (np.clip(up, -1.0, 1.0) + 1.0) * 127.5
+
+    def _model_input(self, job: _Job, window: Window | RefineWindow) -> tuple[torch.Tensor, torch.Tensor]:
         """The window at model size: image (3, S, S) in [-1, 1] and what to hide (1, S, S): every
-        model pixel touching an unfilled pixel and, for a center net, its whole hole box."""
+        model pixel touching an unfilled pixel and, for a center net, its whole hole box (in a
+        refinement window, a whole-image net gets the hole pixels inside its hole box hidden)."""
         s = self.cfg.image_size
         ys = reflect_index(window.top, window.side, job.work.shape[0])
         xs = reflect_index(window.left, window.side, job.work.shape[1])
         crop = job.work[np.ix_(ys, xs)]  # (side, side, 3)
-        unfilled = job.unfilled[np.ix_(ys, xs)].astype(np.float32)
+        hidden_src = job.unfilled if isinstance(window, Window) else job.hole
+        unfilled = hidden_src[np.ix_(ys, xs)].astype(np.float32)
         if window.side != s:  # area: a model pixel depends only on the image pixels it covers
             crop = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA)
             unfilled = cv2.resize(unfilled, (s, s), interpolation=cv2.INTER_AREA)
         image = uint8_to_float(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1))
         hidden = torch.from_numpy(unfilled > 0).float()[None]
+        lo, hi = hole_box(self.cfg)
         if self.cfg.predicts_center:  # trained with the whole inner square hidden: keep to that
-            lo, hi = hole_box(self.cfg)
             hidden[:, lo:hi, lo:hi] = 1.0
+        if isinstance(window, RefineWindow):  # the rest of the hole is context: the coarser fill
+            inside = torch.zeros_like(hidden)
+            inside[:, lo:hi, lo:hi] = 1.0
+            hidden = hidden * inside
         return image, hidden
 
     def _paste(self, job: _Job, window: Window, pred: torch.Tensor) -> None:
@@ -174,7 +278,7 @@ class Inpainter:
         up = pred.permute(1, 2, 0).numpy()  # (S, S, 3)
         if window.side != self.cfg.image_size:
             up = cv2.resize(up, (window.side, window.side), interpolation=cv2.INTER_CUBIC)
-        up = float_to_uint8(torch.from_numpy(up)).numpy()
+        up = float_to_uint8(torch.from_numpy(up)).numpy()  # (side, side, 3)
         job.work[window.rows, window.cols] = up[window.rows - window.top, window.cols - window.left]
         job.unfilled[window.rows, window.cols] = False
         # The prediction on the known pixels bordering this window's share of the hole (inside the

@@ -4,9 +4,13 @@ The paper's inpainting net sees an S×S image and predicts its center S/2 square
 the inner (S/2 - 2·overlap) square was hidden (Sec. 3, "overlap"). A whole-image net (arbitrary
 region masks, Sec. 3.3) predicts every pixel. Either way, each connected hole region gets a square
 window of side W ≥ S around it, chosen so that the hole's bounding box, scaled by S/W, lies inside
-the model's *hole box* (the inner square; the central S/2 square for whole-image nets). A region
-that would need a downscale by more than ``max_scale`` is cut into tiles that each fit at
-``max_scale``; tiles nearest the known pixels go first so later ones see their result as context.
+the model's *hole box* (the inner square; the central S/2 square for whole-image nets), however far
+it must be downscaled: a hole is never cut into tiles, so no tile grid or seam can appear.
+
+A hole larger than the hole box is then refined coarse to fine (:func:`refine_windows`): at each
+finer scale, windows on a half-overlapping grid cover the part of the hole near its border, where
+the photo's context has detail at that scale; their predictions are averaged with smooth weights
+and faded into the coarser fill with depth, so no window boundary shows either.
 
 Windows may reach past the image border; their pixels there are mirrored from the image.
 Coordinates are (row, column) in image pixels; a window's ``side / S`` is its scale.
@@ -79,36 +83,67 @@ def _window(rows: np.ndarray, cols: np.ndarray, *, cfg: ModelConfig, shape: tupl
     return Window(top, left, side, rows, cols)
 
 
-def _tiles(rows: np.ndarray, cols: np.ndarray, cell: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Split one region's pixels on a grid of near-equal cells of side <= ``cell``."""
-    r0, c0 = rows.min(), cols.min()
-    n_r = math.ceil((rows.max() - r0 + 1) / cell)
-    n_c = math.ceil((cols.max() - c0 + 1) / cell)
-    cell_h = math.ceil((rows.max() - r0 + 1) / n_r)
-    cell_w = math.ceil((cols.max() - c0 + 1) / n_c)
-    key = (rows - r0) // cell_h * n_c + (cols - c0) // cell_w
-    order = np.argsort(key, kind="stable")
-    _, starts = np.unique(key[order], return_index=True)
-    return [(rows[g], cols[g]) for g in np.split(order, starts[1:])]
-
-
-def plan_windows(hole: np.ndarray, cfg: ModelConfig, *, max_scale: float = 4.0) -> list[Window]:
-    """Windows that together fill every pixel of ``hole`` (H, W) bool exactly once, in order."""
-    lo, hi = hole_box(cfg)
-    inner = hi - lo
-    cell = max(1, math.floor(inner * max_scale) - 1)  # largest extent that fits at max_scale
-    mask = hole.astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    depth = cv2.distanceTransform(mask, cv2.DIST_L2, 3)  # px to the nearest known pixel
+def plan_windows(hole: np.ndarray, cfg: ModelConfig) -> list[Window]:
+    """One window per connected hole region of ``hole`` (H, W) bool, each filling all of it."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
     windows = []
     for k in range(1, n):
         x, y, w, h = (int(v) for v in stats[k, :4])
         rows, cols = np.nonzero(labels[y : y + h, x : x + w] == k)
-        rows, cols = rows + y, cols + x
-        parts = [(rows, cols)] if max(h, w) <= cell else _tiles(rows, cols, cell)
-        parts.sort(key=lambda p: float(depth[p[0], p[1]].min()))
-        windows += [_window(r, c, cfg=cfg, shape=hole.shape) for r, c in parts]
+        windows.append(_window(rows + y, cols + x, cfg=cfg, shape=hole.shape))
     return windows
+
+
+@dataclass(frozen=True)
+class RefineWindow:
+    """A window (top, left, side) of a refinement level and its hole box in image pixels."""
+
+    top: int
+    left: int
+    side: int
+    box: tuple[float, float, float]  # (row0, col0, side) of the hole box, image px
+
+    def weights(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Smooth weights of image pixels (rows, cols): 1 in the middle half of the hole box, falling
+        linearly to 0 at its edges, 0 outside. Half-overlapping boxes sum to >= 1 inside."""
+        r0, c0, b = self.box
+        u = (rows + 0.5 - r0) / b
+        v = (cols + 0.5 - c0) / b
+        tent = lambda t: np.clip(4 * np.minimum(t, 1 - t), 0.0, 1.0)  # noqa: E731
+        return tent(u) * tent(v)
+
+
+def refine_scales(coarse: float, finest: float = 1.0) -> list[float]:
+    """The finer scales after a coarse window at scale ``coarse``: halving while >= ``finest``."""
+    scales, s = [], coarse / 2
+    while s >= finest:
+        scales.append(s)
+        s /= 2
+    return scales
+
+
+def refine_windows(rows: np.ndarray, cols: np.ndarray, depth: np.ndarray, *, scale: float,
+                   cfg: ModelConfig) -> list[RefineWindow]:
+    """Windows at ``scale`` whose hole boxes, on a grid of stride half a box, cover every pixel of
+    one hole region (``rows``, ``cols``) that lies within half a box of the hole's border
+    (``depth`` (H, W): px to the nearest known pixel)."""
+    s = cfg.image_size
+    lo, hi = hole_box(cfg)
+    side = max(s, round(s * scale))
+    box = (hi - lo) * side / s  # hole-box side, image px
+    offset = lo * side / s  # the hole box's first row inside the window
+    stride = box / 2
+    near = depth[rows, cols] < box / 2
+    r, c = rows[near], cols[near]
+    origin_r, origin_c = rows.min() - box / 4, cols.min() - box / 4
+    ky = np.floor((r - origin_r) / stride).astype(int)
+    kx = np.floor((c - origin_c) / stride).astype(int)
+    cells = {(y - dy, x - dx) for y, x in set(zip(ky.tolist(), kx.tolist())) for dy in (0, 1) for dx in (0, 1)}
+    out = []
+    for y, x in sorted(cells):
+        top, left = round(origin_r + y * stride - offset), round(origin_c + x * stride - offset)
+        out.append(RefineWindow(top, left, side, (top + offset, left + offset, box)))
+    return out
 
 
 def read_box(window: Window, shape: tuple[int, int]) -> tuple[int, int, int, int]:
