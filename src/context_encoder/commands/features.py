@@ -16,7 +16,8 @@ RANDOM_DEFAULTS = ModelConfig(image_size=32)  # the random-init baseline's model
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--checkpoint or --random-init (with the flags that shape the random model), layer, device."""
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", type=Path, help="run directory or generator .safetensors")
+    src.add_argument("--checkpoint", type=Path,
+                     help="run directory, step directory, generator .safetensors or 'pretrained' (the packaged model)")
     src.add_argument("--random-init", action="store_true",
                      help="an untrained generator (DCGAN init from --seed) built from the flags below")
     d = RANDOM_DEFAULTS
