@@ -35,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feather", type=int, default=DEFAULTS.feather_px,
                    help="px of the feathered edge, --blend feather (default: %(default)s)")
     p.add_argument("--finest-scale", type=float, default=DEFAULTS.finest_scale,
-                   help="refine each hole down to this downscale (1 = the photo's own pixels; larger is faster, blurrier "
-                   "at the border; a hole is never tiled, so no seams) (default: %(default)s)")
+                   help="refine each hole down to this downscale (1 = the photo's own pixels; larger is faster, "
+                   "blurrier at the border; a hole is never tiled, so no seams) (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
                    help="windows per generator call (default: %(default)s)")
     p.add_argument("--flip-tta", action="store_true",
