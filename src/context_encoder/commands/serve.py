@@ -1,0 +1,123 @@
+"""``context-encoder serve``: the web UI and HTTP API (docs/serve.md), on FastAPI + uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import socket
+import threading
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from context_encoder.config import BLENDS, DEVICES, InpaintConfig
+from context_encoder.server.limits import MB, Limits
+
+if TYPE_CHECKING:
+    import uvicorn
+
+ARCHS = ("center", "alexnet")
+_DEFAULTS, _LIMITS = InpaintConfig(), Limits()
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve", help="web UI and HTTP API: paint the hole in a browser, or call it from a script",
+        description="Serve a page that fills a painted hole in a photo, and POST /api/v1/inpaint "
+        "(multipart image + mask -> PNG). Model calls run one at a time; see docs/serve.md.")
+    p.add_argument("--checkpoint", type=Path, help="run directory, step directory or generator .safetensors "
+                   "(default: the model packaged with context-encoder)")
+    p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; anything but loopback opens the API to the network "
+                   "(default: %(default)s)")
+    p.add_argument("--port", type=int, default=7860, help="port; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=_LIMITS.max_upload_bytes / MB,
+                   help="largest request body, image + mask, in MB (default: %(default)g)")
+    p.add_argument("--max-megapixels", type=float, default=_LIMITS.max_pixels / 1e6,
+                   help="largest image, width x height in millions, checked before decoding (default: %(default)g)")
+    p.add_argument("--queue-size", type=int, default=_LIMITS.queue_size,
+                   help="requests that may wait while one is filled; more get HTTP 429 (default: %(default)s)")
+    p.add_argument("--blend", default=_DEFAULTS.blend, choices=BLENDS,
+                   help="default paste of the prediction; a request may ask for another (default: %(default)s)")
+    p.add_argument("--feather", type=int, default=_DEFAULTS.feather_px,
+                   help="default px of the feathered edge, --blend feather (default: %(default)s)")
+    p.add_argument("--finest-scale", type=float, default=_DEFAULTS.finest_scale,
+                   help="largest downscale of a hole's window before the hole is tiled instead (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
+                   help="windows per generator call (default: %(default)s)")
+    p.add_argument("--flip-tta", action="store_true",
+                   help="average each prediction with that of the mirrored image (2x compute)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: where it points is for the resolver to say, so warn
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (OSError with the reason, e.g. the port is in use)."""
+    family, _, _, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                  flags=socket.AI_PASSIVE)[0]
+    return socket.create_server(address[:2], family=family)
+
+
+def url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = "127.0.0.1" if host == "0.0.0.0" else "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Run ``server`` on ``sock`` in a thread until it ends, Ctrl-C or SIGTERM: the first asks it to
+    finish the requests in flight, a second cuts them off. No traceback either way."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        server.force_exit = server.should_exit
+        server.should_exit = True
+
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn")
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    limits = Limits(max_upload_bytes=round(args.max_upload_mb * MB), max_pixels=round(args.max_megapixels * 1e6),
+                    queue_size=args.queue_size)
+    config = InpaintConfig(blend=args.blend, feather_px=args.feather, finest_scale=args.finest_scale,
+                           batch_size=args.batch_size, flip_tta=args.flip_tta)
+    if not 0 <= args.port <= 65535:
+        raise ValueError("--port must be in [0, 65535]")
+    if not is_loopback(args.host):
+        warnings.warn(f"--host {args.host}: the API is open to the network, with no authentication; "
+                      "anyone who can reach this machine can use the model", stacklevel=1)
+    import uvicorn
+
+    from context_encoder import Inpainter
+    from context_encoder.server.app import create_app
+
+    checkpoint = args.checkpoint if args.checkpoint is not None else "pretrained"
+    inpainter = Inpainter.from_checkpoint(checkpoint, args.device, arch=args.arch, config=config)
+    app = create_app(inpainter, limits=limits, checkpoint=checkpoint)
+    sock = bind(args.host, args.port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10))
+    print(f"serving the {inpainter.cfg.arch} model ({checkpoint}) on {url(sock)}  (Ctrl-C to stop)", flush=True)
+    try:
+        serve_until_stopped(server, sock)
+    finally:
+        sock.close()
+    print("stopped", flush=True)
+    return 0
