@@ -44,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feather", type=int, default=_DEFAULTS.feather_px,
                    help="default px of the feathered edge, --blend feather (default: %(default)s)")
     p.add_argument("--finest-scale", type=float, default=_DEFAULTS.finest_scale,
-                   help="largest downscale of a hole's window before the hole is tiled instead (default: %(default)s)")
+                   help="refine each hole down to this downscale (1 = the photo's own pixels; larger is faster, "
+                   "blurrier at the border) (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
                    help="windows per generator call (default: %(default)s)")
     p.add_argument("--flip-tta", action="store_true",
