@@ -298,9 +298,13 @@ def test_a_public_host_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 2 and "no checkpoint found" in capsys.readouterr().err
 
 
-def test_bad_limits_fail_up_front(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--queue-size", "0"]) == 2
-    assert "queue size" in capsys.readouterr().err
+@pytest.mark.parametrize(("flags", "message"), [(["--queue-size", "0"], "queue size"),
+                                               (["--max-pixels", "inf"], "finite"),
+                                               (["--max-upload-mb", "0"], "upload size"),
+                                               (["--port", "70000"], "--port")])
+def test_bad_limits_fail_up_front(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", *flags]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_serve_command_round_trip_and_clean_ctrl_c(weights: Path, tmp_path: Path) -> None:

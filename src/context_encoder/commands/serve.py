@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 import signal
 import socket
 import threading
@@ -35,8 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=7860, help="port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--max-upload-mb", type=float, default=_LIMITS.max_upload_bytes / MB,
                    help="largest request body, image + mask, in MB (default: %(default)g)")
-    p.add_argument("--max-megapixels", type=float, default=_LIMITS.max_pixels / 1e6,
-                   help="largest image, width x height in millions, checked before decoding (default: %(default)g)")
+    p.add_argument("--max-pixels", type=float, default=_LIMITS.max_pixels,
+                   help="refuse images (and masks) larger than this many pixels, checked on the header before "
+                   "decoding (default: %(default)g)")
     p.add_argument("--queue-size", type=int, default=_LIMITS.queue_size,
                    help="requests that may wait while one is filled; more get HTTP 429 (default: %(default)s)")
     p.add_argument("--blend", default=_DEFAULTS.blend, choices=BLENDS,
@@ -96,7 +98,9 @@ def serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    limits = Limits(max_upload_bytes=round(args.max_upload_mb * MB), max_pixels=round(args.max_megapixels * 1e6),
+    if not (math.isfinite(args.max_upload_mb) and math.isfinite(args.max_pixels)):
+        raise ValueError("--max-upload-mb and --max-pixels must be finite numbers")
+    limits = Limits(max_upload_bytes=round(args.max_upload_mb * MB), max_pixels=round(args.max_pixels),
                     queue_size=args.queue_size)
     config = InpaintConfig(blend=args.blend, feather_px=args.feather, finest_scale=args.finest_scale,
                            batch_size=args.batch_size, flip_tta=args.flip_tta)
