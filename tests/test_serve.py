@@ -141,6 +141,20 @@ def test_a_browser_mask_marks_only_its_opaque_painted_pixels(client: TestClient)
     assert changed.any() and not changed[~painted].any()
 
 
+def test_exif_rotated_photo_takes_a_mask_as_displayed(client: TestClient) -> None:
+    raw = Image.fromarray(photo())  # 84x60 as stored; orientation 6: shown 60x84
+    exif = raw.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    raw.save(buf, format="JPEG", exif=exif.tobytes())
+    shown = np.asarray(Image.open(io.BytesIO(buf.getvalue())).transpose(Image.Transpose.ROTATE_270))
+    response = post(client, buf.getvalue(), mask_png(hole(84, 60)))
+    assert response.status_code == 200, response.text
+    out = decode(response.content)
+    assert out.shape == (84, 60, 3) and not (out != shown).any(-1)[~hole(84, 60)].any()
+    assert_error(post(client, buf.getvalue(), mask_png(hole(60, 84))), 400, "60x84")
+
+
 def test_health_model_page_and_docs(client: TestClient, weights: Path) -> None:
     assert client.get("/api/v1/health").json() == {"status": "ok", "busy": False, "waiting": 0, "queue_size": 4}
     model = client.get("/api/v1/model").json()
