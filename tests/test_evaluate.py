@@ -292,3 +292,28 @@ def test_model_row_is_what_inpaint_returns(image_dir: Path, center_run: Path, tm
                  "--device", "cpu"]) == 0
     with Image.open(tmp_path / "out.png") as written:
         assert np.array_equal(ev.examples[row][0], np.asarray(written))
+
+
+def test_photos_protocol_scores_photos_at_their_own_size(tmp_path: Path, center_run: Path) -> None:
+    write_images(tmp_path / "photos", 4, sizes=((200, 150), (150, 260)))
+    _write_irregular_masks(tmp_path / "masks", n=6)
+    methods = ["model", "mean-fill", "opencv-telea", "opencv-fsr", "biharmonic"]
+    ev = evaluate(data=tmp_path / "photos", methods=methods, checkpoints=[center_run], protocol="photos",
+                  mask_dir=tmp_path / "masks", hole_share=(5.0, 60.0), examples=4)
+    shapes = [image.shape[:2] for image in ev.eval_set.images]
+    assert sorted(set(shapes)) == [(150, 200), (260, 150)]
+    assert [m.shape for m in ev.eval_set.masks] == shapes
+    inpainter = Inpainter.from_checkpoint(center_run, device="cpu")
+    (row,) = (name for name in ev.per_image if name.startswith("center128"))
+    for shown, image, hole in zip(ev.examples[row], ev.eval_set.images, ev.eval_set.masks):
+        assert np.array_equal(shown, np.asarray(inpainter.inpaint(image, hole)))  # the model row is `inpaint`
+    for name in ev.per_image:  # baselines keep the known pixels, and every row is timed
+        for shown, image, hole in zip(ev.examples[name], ev.eval_set.images, ev.eval_set.masks):
+            assert np.array_equal(shown[~hole], image[~hole])
+        assert all(r["seconds"] > 0 for r in ev.per_image[name])
+    assert _cli("--data", tmp_path / "photos", "--protocol", "photos", "--mask-dir", tmp_path / "masks",
+                "--hole-share", "5-60", "--methods", "mean-fill,opencv-ns", "--report", tmp_path / "r") == 0
+    table = (tmp_path / "r" / "table.md").read_text()
+    assert "s / photo" in table and "own size" in table and "Hole share" in table
+    assert _cli("--data", tmp_path / "photos", "--protocol", "photos", "--mask-dir", tmp_path / "masks",
+                "--hole-share", "90-95", "--methods", "mean-fill", "--report", tmp_path / "r2") == 2

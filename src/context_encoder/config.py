@@ -19,8 +19,9 @@ LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BLENDS = ("hard", "feather", "poisson")
-EVAL_PROTOCOLS = ("center", "masks")
-EVAL_METHODS = ("model", "mean-fill", "opencv-telea", "opencv-ns", "nn-hog", "nn-features")
+EVAL_PROTOCOLS = ("center", "masks", "photos")
+EVAL_METHODS = ("model", "mean-fill", "opencv-telea", "opencv-ns", "opencv-fsr", "opencv-fsr-best", "biharmonic",
+                "nn-hog", "nn-features")
 DEVICES = ("auto", "cpu", "cuda")
 
 # The mean colour (117, 104, 123) that fills hidden pixels before encoding (original train.lua).

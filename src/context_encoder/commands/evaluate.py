@@ -34,6 +34,14 @@ def _blends(value: str) -> list[str]:
     return names
 
 
+def _band(value: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a band of percentages like 10-50, got {value!r}") from None
+    return lo, hi
+
+
 def _overlap(value: str) -> int | None:
     if value == "model":
         return None
@@ -55,12 +63,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run dir, generator .safetensors or 'pretrained' (the packaged model) for "
                    "'model' / 'nn-features' (repeatable, one row each)")
     p.add_argument("--protocol", default="center", choices=EVAL_PROTOCOLS,
-                   help="center: the 64x64 center hole at 128 px; masks: fixed hole masks from --mask-dir")
+                   help="center: the 64x64 center hole at 128 px; masks: fixed hole masks from --mask-dir at 128 px; "
+                   "photos: photos at their own size with masks from --mask-dir, each method timed")
     p.add_argument("--overlap", type=_overlap, default="model",
                    help="center protocol: px of the 64x64 hole's ring shown as context; 'model' = the "
                    "checkpoints' overlap (0 without a checkpoint)")
-    p.add_argument("--mask-dir", type=Path, default=None, help="masks protocol: folder of PNG masks (white = hole)")
-    p.add_argument("--seed", type=int, default=None, help="masks protocol: seed of the mask-image pairing (unset: 0)")
+    p.add_argument("--mask-dir", type=Path, default=None,
+                   help="masks / photos protocols: folder of PNG masks (white = hole)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="masks / photos protocols: seed of the mask-image pairing (unset: 0)")
+    p.add_argument("--max-side", type=int, default=0,
+                   help="photos protocol: bring photos whose longer side exceeds this down to it (0 = own size)")
+    p.add_argument("--hole-share", type=_band, default="10-50",
+                   help="photos protocol: the band of hole shares (%%) masks are drawn from")
     p.add_argument("--nn-bank", type=Path, default=None,
                    help="training images that nn-hog / nn-features retrieve from (prepared as the protocol)")
     p.add_argument("--examples", type=int, default=6, help="images shown in examples.png (0 = no grid)")
@@ -85,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(data=args.data, methods=args.methods, checkpoints=args.checkpoint, protocol=args.protocol,
                       overlap=args.overlap, mask_dir=args.mask_dir, nn_bank=args.nn_bank, seed=args.seed,
                       examples=args.examples, device=resolve_device(args.device), flip_tta=args.flip_tta,
-                      blends=args.blend)
+                      blends=args.blend, max_side=args.max_side, hole_share=args.hole_share)
     summary = write_report(result, args.report)
     print(format_table(summary), end="")
     print(f"wrote {args.report}")

@@ -114,3 +114,24 @@ def nearest_features(query: np.ndarray, bank: np.ndarray) -> np.ndarray:
     query (N, D) and bank (B, D), both L2-normalised.
     """
     return np.argmax(query.astype(np.float64) @ bank.astype(np.float64).T, axis=1).astype(np.int64)
+
+
+def fsr_inpaint(images: np.ndarray, masks: np.ndarray, *, best: bool = False) -> np.ndarray:
+    """OpenCV xphoto's frequency-selective reconstruction (Genser et al. 2018), fast or best quality,
+    of each uint8 image. (N, H, W, 3). Needs the ``opencv-contrib`` build of cv2."""
+    if not hasattr(cv2, "xphoto"):
+        raise ValueError("FSR needs cv2.xphoto: install opencv-contrib-python-headless (not opencv-python-headless)")
+    flag = cv2.xphoto.INPAINT_FSR_BEST if best else cv2.xphoto.INPAINT_FSR_FAST
+    out = np.empty_like(images)
+    for img, mask, dst in zip(images, masks, out):
+        known = np.where(mask, 0, 255).astype(np.uint8)  # xphoto's mask marks the *known* pixels
+        cv2.xphoto.inpaint(np.ascontiguousarray(img), known, dst, flag)
+    return out
+
+
+def biharmonic_inpaint(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """scikit-image's biharmonic inpainting of each uint8 image, rounded back to uint8. (N, H, W, 3)."""
+    from skimage.restoration import inpaint_biharmonic  # slow to import; only this baseline needs it
+
+    return np.stack([np.clip(inpaint_biharmonic(img, mask, channel_axis=-1) * 255 + 0.5, 0, 255).astype(np.uint8)
+                     for img, mask in zip(images, masks)])

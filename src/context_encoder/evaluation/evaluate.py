@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,16 @@ from context_encoder.evaluation.methods import (
     load_checkpoint,
 )
 from context_encoder.evaluation.protocol import (
+    HOLE_SHARE,
     IMAGE_SIZE,
     PROTOCOLS,
     EvalSet,
     center_hidden,
     describe_center,
     load_images,
+    load_photos,
     paired_masks,
+    photo_masks,
     score,
 )
 
@@ -48,35 +52,64 @@ def resolve_overlap(overlap: int | None, checkpoints: Sequence[Checkpoint]) -> i
     return overlap
 
 
+def build_set(protocol: str, *, data: str | Path, mask_dir: str | Path | None, seed: int | None, max_side: int,
+              hole_share: tuple[float, float], overlap: Callable[[], int]) -> tuple[EvalSet, np.ndarray | None]:
+    """The prepared set of ``protocol`` and, for ``center``, its one hidden region (S, S) bool."""
+    if protocol == "photos":
+        assert mask_dir is not None
+        names, photos = load_photos(data, max_side, desc=f"loading {data}")
+        mask_names, masks = photo_masks([p.shape[:2] for p in photos], mask_dir, band=hole_share, seed=seed or 0)
+        region = (f"masks from {mask_dir} with {hole_share[0]:g}-{hole_share[1]:g} % hole share (seed {seed or 0}), "
+                  f"photos at {'their own size' if not max_side else f'at most {max_side} px'}")
+        return EvalSet("photos", names, photos, masks, region, mask_names), None
+    names, images = load_images(data, desc=f"loading {data}")
+    if protocol == "center":
+        ring = overlap()
+        hidden = center_hidden(IMAGE_SIZE, ring)
+        masks_c = np.broadcast_to(hidden, images.shape[:3]).copy()
+        return EvalSet("center", names, images, masks_c, describe_center(IMAGE_SIZE, ring)), hidden
+    assert mask_dir is not None
+    mask_names, masks_m = paired_masks(len(images), mask_dir, seed=seed or 0)
+    return EvalSet("masks", names, images, masks_m, f"masks from {mask_dir} (seed {seed or 0})", mask_names), None
+
+
 @dataclass
 class Evaluation:
     """Per-image metrics of every method on one set, plus composited example outputs."""
 
     eval_set: EvalSet
     per_image: dict[str, list[dict[str, float]]]  # method -> one row per image
-    examples: dict[str, np.ndarray]  # method -> (K, S, S, 3) uint8 composited outputs
+    examples: dict[str, list[np.ndarray]]  # method -> K composited outputs (S, S, 3) or (H, W, 3) uint8
     example_index: list[int]
     info: dict[str, Any]
 
 
 def run_method(name: str, method: Method, eval_set: EvalSet,
-               example_index: Sequence[int]) -> tuple[list[dict[str, float]], np.ndarray]:
-    """Run one method batch by batch; return its per-image metrics and composited examples."""
+               example_index: Sequence[int]) -> tuple[list[dict[str, float]], list[np.ndarray]]:
+    """Run one method batch by batch (photo by photo for ``photos``, each timed); return its
+    per-image metrics and composited examples."""
     rows: list[dict[str, float]] = []
-    composited = []
+    composited: list[np.ndarray] = []
     n = len(eval_set.images)
+    step = 1 if eval_set.protocol == "photos" else BATCH_SIZE
     with tqdm(total=n, desc=name, unit="img") as bar:
-        for lo in range(0, n, BATCH_SIZE):
-            images, masks = eval_set.images[lo : lo + BATCH_SIZE], eval_set.masks[lo : lo + BATCH_SIZE]
+        for lo in range(0, n, step):
+            images, masks = np.stack(eval_set.images[lo : lo + step]), np.stack(eval_set.masks[lo : lo + step])
             given = np.where(masks[..., None], np.uint8(0), images)  # no method sees the hole's content
+            start = time.perf_counter()
             out = np.asarray(method(given, masks), dtype=np.uint8)
+            seconds = (time.perf_counter() - start) / len(images)
             if out.shape != images.shape:
                 raise ValueError(f"method {name} returned shape {out.shape}, expected {images.shape}")
             out = np.where(masks[..., None], out, images)  # only the hidden pixels are the method's
-            rows += [score(o, x, m, eval_set.protocol) for o, x, m in zip(out, images, masks)]
-            composited.append(out)
+            for o, x, m in zip(out, images, masks):
+                row = score(o, x, m, eval_set.protocol)
+                if eval_set.protocol == "photos":
+                    row["seconds"] = seconds
+                rows.append(row)
+            composited += list(out)
             bar.update(len(images))
-    return rows, np.concatenate(composited)[list(example_index)]
+    return rows, [composited[i] for i in example_index]
 
 
 def example_indices(n: int, k: int) -> list[int]:
@@ -88,26 +121,19 @@ def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[
              protocol: str = "center", overlap: int | None = None, mask_dir: str | Path | None = None,
              nn_bank: str | Path | None = None, seed: int | None = None, examples: int = 6,
              device: str | torch.device = "cpu", flip_tta: bool = False,
-             blends: Sequence[str] = (InpaintConfig.blend,)) -> Evaluation:
+             blends: Sequence[str] = (InpaintConfig.blend,), max_side: int = 0,
+             hole_share: tuple[float, float] = HOLE_SHARE) -> Evaluation:
     """Score ``methods`` on the images below ``data`` under ``protocol``. Raises ValueError on bad input.
 
     Everything is validated before any long computation starts.
     """
     validate_request(methods=methods, checkpoints=checkpoints, protocol=protocol, overlap=overlap,
-                     mask_dir=mask_dir, nn_bank=nn_bank, data=data, seed=seed, blends=blends)
+                     mask_dir=mask_dir, nn_bank=nn_bank, data=data, seed=seed, blends=blends, max_side=max_side,
+                     hole_share=hole_share)
     loaded = check_checkpoints([load_checkpoint(p, device) for p in checkpoints], methods)
-    names, images = load_images(data, desc=f"loading {data}")
-    if protocol == "center":
-        ring = resolve_overlap(overlap, loaded)
-        hidden = center_hidden(IMAGE_SIZE, ring)
-        masks = np.broadcast_to(hidden, images.shape[:3]).copy()
-        eval_set = EvalSet("center", names, images, masks, describe_center(IMAGE_SIZE, ring))
-    else:
-        assert mask_dir is not None
-        seed = seed or 0
-        mask_names, masks = paired_masks(len(images), mask_dir, seed=seed)
-        hidden = None
-        eval_set = EvalSet("masks", names, images, masks, f"masks from {mask_dir} (seed {seed})", mask_names)
+    eval_set, hidden = build_set(protocol, data=data, mask_dir=mask_dir, seed=seed, max_side=max_side,
+                                 hole_share=hole_share, overlap=lambda: resolve_overlap(overlap, loaded))
+    images = eval_set.images
     bank = load_images(nn_bank, desc=f"loading bank {nn_bank}")[1] if any(m in NEEDS_BANK for m in methods) else None
     table = build_methods(methods, checkpoints=loaded, bank=bank, hidden=hidden, blends=blends, flip_tta=flip_tta)
     index = example_indices(len(images), examples)
@@ -116,10 +142,10 @@ def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[
         per_image[name], shown[name] = run_method(name, method, eval_set, index)
     info = {
         "data": str(data),
-        "image_size": IMAGE_SIZE,
+        "image_size": None if protocol == "photos" else IMAGE_SIZE,
         "checkpoints": {c.name: {"path": c.path, "step": c.step, "overlap_px": c.cfg.overlap_px} for c in loaded},
         "nn_bank": None if bank is None else str(nn_bank),
-        "seed": seed if protocol == "masks" else None,
+        "seed": (seed or 0) if protocol != "center" else None,
     }
     return Evaluation(eval_set, per_image, shown, index, info)
 
@@ -127,7 +153,8 @@ def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[
 def validate_request(*, methods: Sequence[str], checkpoints: Sequence[str | Path], protocol: str,
                      overlap: int | None, mask_dir: str | Path | None, nn_bank: str | Path | None,
                      data: str | Path, seed: int | None = None,
-                     blends: Sequence[str] = (InpaintConfig.blend,)) -> None:
+                     blends: Sequence[str] = (InpaintConfig.blend,), max_side: int = 0,
+                     hole_share: tuple[float, float] = HOLE_SHARE) -> None:
     """One clear ValueError for the first inconsistent argument."""
     unknown = [m for m in methods if m not in METHODS]
     checks = [
@@ -142,18 +169,24 @@ def validate_request(*, methods: Sequence[str], checkpoints: Sequence[str | Path
         (not checkpoints or any(m in NEEDS_CHECKPOINT for m in methods),
          "--checkpoint given but neither 'model' nor 'nn-features' is in --methods"),
         (bool(checkpoints) or not any(m in NEEDS_CHECKPOINT for m in methods),
-         "methods 'model' and 'nn-features' need --checkpoint"),
+         "methods 'model' and 'nn-features' need --checkpoint (a run directory, or 'pretrained' for the "
+         "packaged model)"),
         (nn_bank is not None or not any(m in NEEDS_BANK for m in methods),
          "methods 'nn-hog' and 'nn-features' need --nn-bank DIR (training images to retrieve from)"),
         (nn_bank is None or Path(nn_bank).is_dir(), f"nn bank folder not found: {nn_bank}"),
         (nn_bank is None or Path(nn_bank).resolve() != Path(data).resolve(),
          "--nn-bank must not be the evaluated set (each image would retrieve itself)"),
-        (protocol != "masks" or mask_dir is not None, "the masks protocol needs --mask-dir DIR"),
-        (protocol != "masks" or overlap is None, "--overlap applies to the center protocol only"),
+        (protocol == "center" or mask_dir is not None, f"the {protocol} protocol needs --mask-dir DIR"),
+        (protocol == "center" or overlap is None, "--overlap applies to the center protocol only"),
+        (protocol == "photos" or not max_side, "--max-side applies to the photos protocol only"),
+        (max_side >= 0, "--max-side must be >= 0 (0 = the photos' own size)"),
+        (0 <= hole_share[0] <= hole_share[1] <= 100, f"hole share band must lie in [0, 100] %, got {hole_share}"),
+        (protocol != "photos" or not any(m in NEEDS_BANK for m in methods),
+         "nn-hog and nn-features retrieve 128-px crops: use the center or masks protocol"),
         (overlap is None or 0 <= overlap < IMAGE_SIZE // 4,
          f"overlap must be in [0, {IMAGE_SIZE // 4}), got {overlap}"),
-        (protocol != "center" or mask_dir is None, "--mask-dir applies to the masks protocol only"),
-        (protocol != "center" or seed is None, "--seed applies to the masks protocol only"),
+        (protocol != "center" or mask_dir is None, "--mask-dir applies to the masks and photos protocols only"),
+        (protocol != "center" or seed is None, "--seed applies to the masks protocol only (and photos)"),
         (protocol != "masks" or "nn-features" not in methods,
          "nn-features needs one hidden region for every image: use the center protocol"),
     ]

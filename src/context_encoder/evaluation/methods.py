@@ -119,6 +119,9 @@ def build_methods(names: Sequence[str], *, checkpoints: Sequence[Checkpoint], ba
         "mean-fill": baselines.mean_fill,
         "opencv-telea": lambda x, m: baselines.opencv_inpaint(x, m, method="telea"),
         "opencv-ns": lambda x, m: baselines.opencv_inpaint(x, m, method="ns"),
+        "opencv-fsr": baselines.fsr_inpaint,
+        "opencv-fsr-best": lambda x, m: baselines.fsr_inpaint(x, m, best=True),
+        "biharmonic": baselines.biharmonic_inpaint,
     }
     methods: dict[str, Method] = {}
     for name in names:

@@ -7,6 +7,10 @@ Both protocols are fully deterministic:
   o-px overlap ring is shown as context. SSIM is taken on the composited center 64×64 patch.
 - ``masks``: the same images, each paired with a fixed hole mask from a folder by a seeded
   permutation; SSIM is the SSIM map averaged over the hole. Results are also split by hole share.
+- ``photos``: what users do: each photo at its own size (or its longer side brought down to
+  ``max_side``), paired with a mask drawn by a seeded permutation from the folder's masks whose
+  hole share lies in a band (10–50 % by default), resized to the photo with nearest neighbour.
+  Scored like ``masks``, with each method's seconds per photo measured in the same run.
 """
 
 from __future__ import annotations
@@ -77,20 +81,66 @@ def paired_masks(n: int, mask_dir: str | Path, *, size: int = IMAGE_SIZE,
     return [folder.paths[k].name for k in picks], masks
 
 
+HOLE_SHARE = (10.0, 50.0)  # default band of the photos protocol, % of the mask's pixels
+
+
+def load_photos(folder: str | Path, max_side: int = 0, desc: str = "loading") -> tuple[list[str], list[np.ndarray]]:
+    """Every image below ``folder`` as RGB at its own size, or with its longer side resized to
+    ``max_side`` (Pillow bicubic) when larger and ``max_side`` > 0: (names, [(H, W, 3) uint8])."""
+    paths = find_images([folder])
+    if not paths:
+        raise ValueError(f"no images found in {folder}")
+    photos = []
+    for path in tqdm(paths, desc=desc, unit="img"):
+        try:
+            with Image.open(path) as raw:
+                img = to_rgb(raw)
+        except OSError as err:
+            raise ValueError(f"cannot read image {path}: {err}") from err
+        if max_side and max(img.size) > max_side:
+            scale = max_side / max(img.size)
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
+        photos.append(np.asarray(img, dtype=np.uint8))
+    return [p.relative_to(folder).as_posix() for p in paths], photos
+
+
+def photo_masks(shapes: list[tuple[int, int]], mask_dir: str | Path, *, band: tuple[float, float] = HOLE_SHARE,
+                seed: int = 0) -> tuple[list[str], list[np.ndarray]]:
+    """A mask for each photo of shape (H, W): photo i gets mask ``perm[i % M]`` of a seeded
+    permutation of the M sorted masks whose hole share (%) lies in ``band``, resized with nearest
+    neighbour: (names, [(H, W) bool])."""
+    paths = sorted(p for p in Path(mask_dir).rglob("*.png"))
+    shares = []
+    for path in paths:
+        with Image.open(path) as m:
+            shares.append(float((np.asarray(m.convert("L")) > 127).mean() * 100))
+    pool = [p for p, share in zip(paths, shares) if band[0] <= share <= band[1]]
+    if not pool:
+        raise ValueError(f"no mask in {mask_dir} has a hole share in [{band[0]:g}, {band[1]:g}] %")
+    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed)).tolist()
+    names, masks = [], []
+    for i, (h, w) in enumerate(shapes):
+        path = pool[order[i % len(pool)]]
+        with Image.open(path) as m:
+            masks.append(np.asarray(m.convert("L").resize((w, h), Image.NEAREST)) > 127)
+        names.append(path.name)
+    return names, masks
+
+
 @dataclass(frozen=True)
 class EvalSet:
     """Prepared images and the pixels hidden from every method."""
 
     protocol: str
     names: list[str]
-    images: np.ndarray  # (N, S, S, 3) uint8
-    masks: np.ndarray  # (N, S, S) bool, True = hidden
+    images: np.ndarray | list[np.ndarray]  # (N, S, S, 3) uint8; photos: N arrays (H, W, 3) of their own size
+    masks: np.ndarray | list[np.ndarray]  # (N, S, S) bool, True = hidden; photos: N arrays (H, W)
     hidden_region: str
     mask_names: list[str] = field(default_factory=list)
 
 
 def score(output: np.ndarray, image: np.ndarray, mask: np.ndarray, protocol: str) -> dict[str, float]:
-    """Metrics of one composited output (S, S, 3) against its original over the hidden pixels (S, S)."""
+    """Metrics of one composited output (H, W, 3) against its original over the hidden pixels (H, W)."""
     row = hole_errors(output, image, mask)
     if protocol == "center":
         lo, hi = center_box(image.shape[0])

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from context_encoder.config import MEAN_RGB
 from context_encoder.data import uint8_to_float
 from context_encoder.evaluation.evaluate import Evaluation
 from context_encoder.evaluation.metrics import METRICS, mean_rows
 from context_encoder.figures import grid_rows
-from context_encoder.masks import fill_hole
 
 BUCKET_EDGES = (0, 10, 20, 30, 40, 50, 60, 100)  # hole share of the image, %
 DIGITS = 4  # decimals kept in summary.json
@@ -38,11 +38,15 @@ def hole_bucket(share_pct: float) -> str:
 
 def hole_shares(ev: Evaluation) -> np.ndarray:
     """Percentage of each image's pixels that are hidden: (N,) float."""
-    return ev.eval_set.masks.reshape(len(ev.eval_set.masks), -1).mean(axis=1) * 100.0
+    return np.array([float(np.mean(m)) * 100.0 for m in ev.eval_set.masks])
 
 
-def _rounded(values: dict[str, float]) -> dict[str, float]:
-    return {k: round(values[k], DIGITS) for k in METRICS}
+def _summary_row(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Mean metrics of some images, rounded; plus seconds per image where they were timed."""
+    out = {k: round(v, DIGITS) for k, v in mean_rows(rows).items()}
+    if rows and "seconds" in rows[0]:
+        out["seconds"] = round(float(np.mean([r["seconds"] for r in rows])), DIGITS)
+    return out
 
 
 def summarize(ev: Evaluation) -> dict[str, Any]:
@@ -53,33 +57,36 @@ def summarize(ev: Evaluation) -> dict[str, Any]:
         "protocol": s.protocol,
         "hidden_region": s.hidden_region,
         "n_images": len(s.images),
-        "methods": {name: _rounded(mean_rows(rows)) for name, rows in ev.per_image.items()},
+        "methods": {name: _summary_row(rows) for name, rows in ev.per_image.items()},
         "ssim_region": "composited center 64x64 patch" if s.protocol == "center" else "SSIM map over the hole",
         **ev.info,
     }
-    if s.protocol == "masks":
+    if s.protocol in ("masks", "photos"):
         labels = [hole_bucket(v) for v in hole_shares(ev)]
         buckets: dict[str, Any] = {}
         for label in sorted(set(labels), key=lambda b: int(b.split("-")[0])):
             pick = [i for i, b in enumerate(labels) if b == label]
             buckets[label] = {"n_images": len(pick), "methods": {
-                name: _rounded(mean_rows(rows[i] for i in pick)) for name, rows in ev.per_image.items()}}
+                name: _summary_row([rows[i] for i in pick]) for name, rows in ev.per_image.items()}}
         out["buckets"] = buckets
     return out
 
 
 def metrics_table(methods: dict[str, dict[str, float]]) -> list[str]:
     """Markdown rows of the paper's layout: method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM."""
-    lines = ["| method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM |", "| --- | ---: | ---: | ---: | ---: |"]
+    timed = all("seconds" in m for m in methods.values())
+    lines = ["| method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM |" + (" s / photo |" if timed else ""),
+             "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if timed else "")]
     lines += [f"| {name} | {m['l1']:.2f} | {m['l2']:.2f} | {m['psnr']:.2f} | {m['ssim']:.3f} |"
-              for name, m in methods.items()]
+              + (f" {m['seconds']:.3f} |" if timed else "") for name, m in methods.items()]
     return lines
 
 
 def format_table(summary: dict[str, Any]) -> str:
     """``table.md``: the paper's Table 1 layout (method | mean L1 | mean L2 | PSNR | SSIM)."""
+    size = f"{summary['image_size']} px" if summary["image_size"] else "own size"
     lines = [f"Protocol `{summary['protocol']}` on `{summary['data']}` ({summary['n_images']} images, "
-             f"{summary['image_size']} px); hidden: {summary['hidden_region']}; SSIM: {summary['ssim_region']}.",
+             f"{size}); hidden: {summary['hidden_region']}; SSIM: {summary['ssim_region']}.",
              "", *metrics_table(summary["methods"])]
     for label, bucket in summary.get("buckets", {}).items():
         lines += ["", f"Hole share {label} ({bucket['n_images']} images):", "", *metrics_table(bucket["methods"])]
@@ -104,17 +111,34 @@ def examples_png(ev: Evaluation) -> bytes | None:
     if not ev.example_index:
         return None
 
-    def as_float(images: np.ndarray) -> torch.Tensor:  # (K, S, S, 3) u8 -> (K, 3, S, S) in [-1, 1]
-        return uint8_to_float(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2))
+    def as_float(images: list[np.ndarray]) -> torch.Tensor:  # K x (H, W, 3) u8 -> (K, 3, S, S) in [-1, 1]
+        stacked = np.stack([thumbnail(x) for x in images])
+        return uint8_to_float(torch.from_numpy(stacked).permute(0, 3, 1, 2))
 
-    original = as_float(ev.eval_set.images[ev.example_index])
-    mask = torch.from_numpy(ev.eval_set.masks[ev.example_index])[:, None].float()  # (K, 1, S, S)
-    columns = [fill_hole(original, mask), *(as_float(x) for x in ev.examples.values()), original]
+    original = as_float([ev.eval_set.images[i] for i in ev.example_index])
+    hidden = [np.where(ev.eval_set.masks[i][..., None], np.array(MEAN_RGB, np.uint8), ev.eval_set.images[i])
+              for i in ev.example_index]
+    columns = [as_float(hidden), *(as_float(x) for x in ev.examples.values()), original]
     grid = grid_rows(columns).mul(255).round().byte().permute(1, 2, 0).numpy()  # (H, W, 3)
     labelled = with_column_labels(Image.fromarray(grid), ["input", *ev.examples, "original"])
     buf = io.BytesIO()
     labelled.save(buf, format="png")
     return buf.getvalue()
+
+
+THUMB = 192  # px, the square each example of a photos report is fitted into
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """A square image as it is; any other fitted into THUMB×THUMB on white: (S, S, 3) uint8."""
+    h, w = image.shape[:2]
+    if h == w:
+        return image
+    scale = THUMB / max(h, w)
+    small = Image.fromarray(image).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
+    canvas = Image.new("RGB", (THUMB, THUMB), "white")
+    canvas.paste(small, ((THUMB - small.width) // 2, (THUMB - small.height) // 2))
+    return np.asarray(canvas)
 
 
 LABEL_HEIGHT = 16  # px of the header row that names each column of examples.png

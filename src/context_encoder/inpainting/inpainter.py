@@ -124,6 +124,15 @@ def prepare_hole(picture: Picture, mask: MaskLike, cfg: ModelConfig) -> np.ndarr
     return hole
 
 
+def _crop(array: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
+    """The (side, side, ...) square of ``array`` at (top, left), mirrored past its border."""
+    h, w = array.shape[:2]
+    if top >= 0 and left >= 0 and top + side <= h and left + side <= w:
+        return array[top : top + side, left : left + side]
+    rows, cols = reflect_index(top, side, h), reflect_index(left, side, w)
+    return np.take(np.take(array, rows, axis=0), cols, axis=1)
+
+
 class Inpainter:
     """Fills holes of any shape in images of any size with a trained generator: the one path from
     (photo, mask) to filled photo, used by ``inpaint``, ``evaluate`` and the server.
@@ -254,11 +263,9 @@ class Inpainter:
         model pixel touching an unfilled pixel and, for a center net, its whole hole box (in a
         refinement window, a whole-image net gets the hole pixels inside its hole box hidden)."""
         s = self.cfg.image_size
-        ys = reflect_index(window.top, window.side, job.work.shape[0])
-        xs = reflect_index(window.left, window.side, job.work.shape[1])
-        crop = job.work[np.ix_(ys, xs)]  # (side, side, 3)
+        crop = _crop(job.work, window.top, window.left, window.side)  # (side, side, 3)
         hidden_src = job.unfilled if isinstance(window, Window) else job.hole
-        unfilled = hidden_src[np.ix_(ys, xs)].astype(np.float32)
+        unfilled = _crop(hidden_src, window.top, window.left, window.side).astype(np.float32)
         if window.side != s:  # area: a model pixel depends only on the image pixels it covers
             crop = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA)
             unfilled = cv2.resize(unfilled, (s, s), interpolation=cv2.INTER_AREA)

@@ -84,13 +84,28 @@ def _window(rows: np.ndarray, cols: np.ndarray, *, cfg: ModelConfig, shape: tupl
 
 
 def plan_windows(hole: np.ndarray, cfg: ModelConfig) -> list[Window]:
-    """One window per connected hole region of ``hole`` (H, W) bool, each filling all of it."""
+    """Windows that fill every pixel of ``hole`` (H, W) bool once: one per connected hole region,
+    except that small regions (at most half the hole box across) lying in the same cell of a grid
+    of hole-box-sized cells share a window, so a mask of thousands of specks needs few windows."""
+    lo, hi = hole_box(cfg)
+    inner = hi - lo
     n, labels, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
-    windows = []
+    groups: dict[tuple[int, ...], list[int]] = {}
     for k in range(1, n):
         x, y, w, h = (int(v) for v in stats[k, :4])
-        rows, cols = np.nonzero(labels[y : y + h, x : x + w] == k)
-        windows.append(_window(rows + y, cols + x, cfg=cfg, shape=hole.shape))
+        if max(w, h) <= inner // 2:  # fits one cell of the grid shifted by 0 or inner/2 on each axis
+            oy = 0 if y // inner == (y + h - 1) // inner else inner // 2
+            ox = 0 if x // inner == (x + w - 1) // inner else inner // 2
+            groups.setdefault((oy, ox, (y - oy) // inner, (x - ox) // inner), []).append(k)
+        else:
+            groups[(-1, k)] = [k]
+    windows = []
+    for members in groups.values():
+        boxes = [stats[k, :4] for k in members]
+        y0, x0 = min(int(b[1]) for b in boxes), min(int(b[0]) for b in boxes)
+        y1, x1 = max(int(b[1] + b[3]) for b in boxes), max(int(b[0] + b[2]) for b in boxes)
+        rows, cols = np.nonzero(np.isin(labels[y0:y1, x0:x1], members))
+        windows.append(_window(rows + y0, cols + x0, cfg=cfg, shape=hole.shape))
     return windows
 
 
@@ -136,9 +151,11 @@ def refine_windows(rows: np.ndarray, cols: np.ndarray, depth: np.ndarray, *, sca
     near = depth[rows, cols] < box / 2
     r, c = rows[near], cols[near]
     origin_r, origin_c = rows.min() - box / 4, cols.min() - box / 4
-    ky = np.floor((r - origin_r) / stride).astype(int)
-    kx = np.floor((c - origin_c) / stride).astype(int)
-    cells = {(y - dy, x - dx) for y, x in set(zip(ky.tolist(), kx.tolist())) for dy in (0, 1) for dx in (0, 1)}
+    # Box k spans [k, k + 2) strides; a pixel at p strides gets weight 1 from the box whose middle
+    # half holds it: box floor(p - 0.5). One box per pixel covers the border band fully.
+    ky = np.floor((r + 0.5 - origin_r) / stride - 0.5).astype(int)
+    kx = np.floor((c + 0.5 - origin_c) / stride - 0.5).astype(int)
+    cells = set(zip(ky.tolist(), kx.tolist()))
     out = []
     for y, x in sorted(cells):
         top, left = round(origin_r + y * stride - offset), round(origin_c + x * stride - offset)
