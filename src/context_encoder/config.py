@@ -131,7 +131,7 @@ class InpaintConfig:
 
     blend: str = "poisson"
     feather_px: int = 8
-    finest_scale: float = 1.0
+    finest_scale: float = 2.0
     batch_size: int = 16
     flip_tta: bool = False
 

@@ -74,6 +74,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="masks / photos protocols: seed of the mask-image pairing (unset: 0)")
     p.add_argument("--max-side", type=int, default=0,
                    help="photos protocol: bring photos whose longer side exceeds this down to it (0 = own size)")
+    p.add_argument("--limit", type=int, default=0,
+                   help="photos protocol: score this many photos, evenly spaced in sorted order (0 = all)")
     p.add_argument("--hole-share", type=_band, default="10-50",
                    help="photos protocol: the band of hole shares (%%) masks are drawn from")
     p.add_argument("--nn-bank", type=Path, default=None,
@@ -100,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(data=args.data, methods=args.methods, checkpoints=args.checkpoint, protocol=args.protocol,
                       overlap=args.overlap, mask_dir=args.mask_dir, nn_bank=args.nn_bank, seed=args.seed,
                       examples=args.examples, device=resolve_device(args.device), flip_tta=args.flip_tta,
-                      blends=args.blend, max_side=args.max_side, hole_share=args.hole_share)
+                      blends=args.blend, max_side=args.max_side, hole_share=args.hole_share,
+                      limit=args.limit)
     summary = write_report(result, args.report)
     print(format_table(summary), end="")
     print(f"wrote {args.report}")

@@ -53,11 +53,12 @@ def resolve_overlap(overlap: int | None, checkpoints: Sequence[Checkpoint]) -> i
 
 
 def build_set(protocol: str, *, data: str | Path, mask_dir: str | Path | None, seed: int | None, max_side: int,
-              hole_share: tuple[float, float], overlap: Callable[[], int]) -> tuple[EvalSet, np.ndarray | None]:
+              hole_share: tuple[float, float], overlap: Callable[[], int],
+              limit: int = 0) -> tuple[EvalSet, np.ndarray | None]:
     """The prepared set of ``protocol`` and, for ``center``, its one hidden region (S, S) bool."""
     if protocol == "photos":
         assert mask_dir is not None
-        names, photos = load_photos(data, max_side, desc=f"loading {data}")
+        names, photos = load_photos(data, max_side, desc=f"loading {data}", limit=limit)
         mask_names, masks = photo_masks([p.shape[:2] for p in photos], mask_dir, band=hole_share, seed=seed or 0)
         region = (f"masks from {mask_dir} with {hole_share[0]:g}-{hole_share[1]:g} % hole share (seed {seed or 0}), "
                   f"photos at {'their own size' if not max_side else f'at most {max_side} px'}")
@@ -122,17 +123,18 @@ def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[
              nn_bank: str | Path | None = None, seed: int | None = None, examples: int = 6,
              device: str | torch.device = "cpu", flip_tta: bool = False,
              blends: Sequence[str] = (InpaintConfig.blend,), max_side: int = 0,
-             hole_share: tuple[float, float] = HOLE_SHARE) -> Evaluation:
+             hole_share: tuple[float, float] = HOLE_SHARE, limit: int = 0) -> Evaluation:
     """Score ``methods`` on the images below ``data`` under ``protocol``. Raises ValueError on bad input.
 
     Everything is validated before any long computation starts.
     """
     validate_request(methods=methods, checkpoints=checkpoints, protocol=protocol, overlap=overlap,
                      mask_dir=mask_dir, nn_bank=nn_bank, data=data, seed=seed, blends=blends, max_side=max_side,
-                     hole_share=hole_share)
+                     hole_share=hole_share, limit=limit)
     loaded = check_checkpoints([load_checkpoint(p, device) for p in checkpoints], methods)
     eval_set, hidden = build_set(protocol, data=data, mask_dir=mask_dir, seed=seed, max_side=max_side,
-                                 hole_share=hole_share, overlap=lambda: resolve_overlap(overlap, loaded))
+                                 hole_share=hole_share, limit=limit,
+                                 overlap=lambda: resolve_overlap(overlap, loaded))
     images = eval_set.images
     bank = load_images(nn_bank, desc=f"loading bank {nn_bank}")[1] if any(m in NEEDS_BANK for m in methods) else None
     table = build_methods(methods, checkpoints=loaded, bank=bank, hidden=hidden, blends=blends, flip_tta=flip_tta)
@@ -154,7 +156,7 @@ def validate_request(*, methods: Sequence[str], checkpoints: Sequence[str | Path
                      overlap: int | None, mask_dir: str | Path | None, nn_bank: str | Path | None,
                      data: str | Path, seed: int | None = None,
                      blends: Sequence[str] = (InpaintConfig.blend,), max_side: int = 0,
-                     hole_share: tuple[float, float] = HOLE_SHARE) -> None:
+                     hole_share: tuple[float, float] = HOLE_SHARE, limit: int = 0) -> None:
     """One clear ValueError for the first inconsistent argument."""
     unknown = [m for m in methods if m not in METHODS]
     checks = [
@@ -180,6 +182,8 @@ def validate_request(*, methods: Sequence[str], checkpoints: Sequence[str | Path
         (protocol == "center" or overlap is None, "--overlap applies to the center protocol only"),
         (protocol == "photos" or not max_side, "--max-side applies to the photos protocol only"),
         (max_side >= 0, "--max-side must be >= 0 (0 = the photos' own size)"),
+        (protocol == "photos" or not limit, "--limit applies to the photos protocol only"),
+        (limit >= 0, "--limit must be >= 0 (0 = every photo)"),
         (0 <= hole_share[0] <= hole_share[1] <= 100, f"hole share band must lie in [0, 100] %, got {hole_share}"),
         (protocol != "photos" or not any(m in NEEDS_BANK for m in methods),
          "nn-hog and nn-features retrieve 128-px crops: use the center or masks protocol"),

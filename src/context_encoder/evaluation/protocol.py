@@ -84,12 +84,16 @@ def paired_masks(n: int, mask_dir: str | Path, *, size: int = IMAGE_SIZE,
 HOLE_SHARE = (10.0, 50.0)  # default band of the photos protocol, % of the mask's pixels
 
 
-def load_photos(folder: str | Path, max_side: int = 0, desc: str = "loading") -> tuple[list[str], list[np.ndarray]]:
-    """Every image below ``folder`` as RGB at its own size, or with its longer side resized to
-    ``max_side`` (Pillow bicubic) when larger and ``max_side`` > 0: (names, [(H, W, 3) uint8])."""
+def load_photos(folder: str | Path, max_side: int = 0, desc: str = "loading",
+                limit: int = 0) -> tuple[list[str], list[np.ndarray]]:
+    """Every image below ``folder`` (or ``limit`` of them, evenly spaced in sorted order) as RGB at
+    its own size, or with its longer side resized to ``max_side`` (Pillow bicubic) when larger and
+    ``max_side`` > 0: (names, [(H, W, 3) uint8])."""
     paths = find_images([folder])
     if not paths:
         raise ValueError(f"no images found in {folder}")
+    if 0 < limit < len(paths):
+        paths = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, limit).round()]
     photos = []
     for path in tqdm(paths, desc=desc, unit="img"):
         try:
