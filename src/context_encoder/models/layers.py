@@ -34,11 +34,18 @@ class ChannelWiseFC(nn.Module):
         return f"channels={self.channels}, size=({self.height}, {self.width})"
 
 
+def _channels_last(t: torch.Tensor) -> bool:
+    """True when ``t`` (4-D) is stored channels-last and not also plainly contiguous."""
+    return not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
 class FullConv2d(nn.Conv2d):
     """A valid conv whose kernel covers the whole input (4×4 -> 1×1), computed as one matmul.
 
     Same weights and result as ``nn.Conv2d``; the matmul is several times faster on CPU than the
-    convolution kernels for this shape. ``dense = False`` falls back to the convolution.
+    convolution kernels for this shape. ``dense = False`` falls back to the convolution. The
+    weight and input are flattened in the order they are stored (C, H, W or H, W, C for
+    channels_last), so neither is copied: the same dot products, summed in another order.
     """
 
     dense = True
@@ -46,12 +53,19 @@ class FullConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.dense or x.shape[-2:] != self.weight.shape[-2:]:
             return super().forward(x)
-        out = torch.nn.functional.linear(x.flatten(1), self.weight.flatten(1), self.bias)
+        if _channels_last(self.weight):  # (out, H, W, C) in memory
+            w, x = self.weight.permute(0, 2, 3, 1).flatten(1), x.permute(0, 2, 3, 1).flatten(1)
+        else:
+            w, x = self.weight.flatten(1), x.flatten(1)
+        out = torch.nn.functional.linear(x, w, self.bias)
         return out[:, :, None, None]  # (N, out, 1, 1)
 
 
 class FullConvTranspose2d(nn.ConvTranspose2d):
-    """An up-conv from a 1×1 input to the kernel size (1×1 -> 4×4), computed as one matmul."""
+    """An up-conv from a 1×1 input to the kernel size (1×1 -> 4×4), computed as one matmul.
+
+    A channels_last weight gives a channels_last output without a copy of the weight.
+    """
 
     dense = True
 
@@ -59,5 +73,8 @@ class FullConvTranspose2d(nn.ConvTranspose2d):
         if not self.dense or x.shape[-2:] != (1, 1) or self.bias is not None:
             return super().forward(x)
         n, (c_in, c_out, kh, kw) = x.shape[0], self.weight.shape
+        if _channels_last(self.weight):  # (in, kh, kw, out) in memory
+            out = x.flatten(1) @ self.weight.permute(0, 2, 3, 1).reshape(c_in, kh * kw * c_out)
+            return out.view(n, kh, kw, c_out).permute(0, 3, 1, 2)  # (N, out, kh, kw) channels_last
         out = x.flatten(1) @ self.weight.reshape(c_in, c_out * kh * kw)  # (N, out*kh*kw)
         return out.view(n, c_out, kh, kw)
