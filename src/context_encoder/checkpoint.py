@@ -10,30 +10,39 @@ Layout of a run directory::
     RUN_DIR/checkpoints/latest                                  (name of the newest step dir)
 
 A step directory is written under a temporary name and renamed into place, then ``latest`` is
-replaced atomically, so an interrupted write never leaves a half checkpoint behind.
+replaced atomically (every file through :mod:`context_encoder.atomic`), so an interrupted write
+never leaves a half checkpoint behind; a stale ``latest`` falls back to the newest step directory.
+The config in the weights' safetensors metadata is the one that rebuilds the net: a ``model.json``
+that disagrees with it is reported and ignored. Every bad file is a one-line CheckpointError.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from context_encoder.config import ModelConfig, model_config_from_dict, to_dict
+from context_encoder.atomic import atomic_open, write_bytes, write_text
+from context_encoder.config import MAX_CONFIG_BYTES, ModelConfig, model_config_from_dict, to_dict
 from context_encoder.models import build_generator
 
 KEEP = 2  # step directories kept per run
 PRETRAINED = "pretrained"  # names the default model packaged at context_encoder/weights/
 PACKAGED_CENTER = "weights/center.safetensors"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
 class CheckpointError(ValueError):
@@ -55,35 +64,86 @@ def _state(module: nn.Module, dtype: torch.dtype | None = None) -> dict[str, tor
 
 
 def save_weights(path: Path, module: nn.Module, cfg: ModelConfig, dtype: torch.dtype | None = None) -> None:
-    """One self-describing safetensors file (the ModelConfig is stored in its metadata)."""
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(_state(module, dtype), str(tmp), metadata={"model_config": json.dumps(to_dict(cfg))})
-    os.replace(tmp, path)
+    """One self-describing safetensors file (the ModelConfig is stored in its metadata), written atomically."""
+    write_bytes(path, safetensors_bytes(_state(module, dtype), metadata={"model_config": json.dumps(to_dict(cfg))}))
+
+
+def step_number(path: Path) -> int | None:
+    """``step_0000500`` -> 500; None for any other name."""
+    match = _STEP_DIR.match(path.name)
+    return int(match.group(1)) if match else None
+
+
+def step_dirs(root: Path) -> list[Path]:
+    """The complete step directories of a checkpoints folder, oldest first."""
+    found = [p for p in root.iterdir() if step_number(p) is not None and p.is_dir()] if root.is_dir() else []
+    return sorted(found, key=step_number)
 
 
 def save_checkpoint(run_dir: Path, *, step: int, generator: nn.Module, discriminator: nn.Module | None,
                     cfg: ModelConfig, training_state: dict[str, Any], ema: nn.Module | None = None) -> Path:
-    """Write step ``step`` atomically, point ``latest`` at it and prune old ones."""
+    """Write step ``step`` atomically, point ``latest`` at it and prune the others (see :func:`prune`)."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:07d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))  # private (0700): nothing planted inside
     save_weights(tmp / "generator.safetensors", generator, cfg)
     if ema is not None:
         save_weights(tmp / "generator_ema.safetensors", ema, cfg)
     if discriminator is not None:
         save_weights(tmp / "discriminator.safetensors", discriminator, cfg)
-    (tmp / "model.json").write_text(json.dumps(to_dict(cfg), indent=2))
-    torch.save({**training_state, "step": step}, tmp / "training_state.pt")
-    if final.exists():
-        shutil.rmtree(final)
+    write_text(tmp / "model.json", json.dumps(to_dict(cfg), indent=2))
+    with atomic_open(tmp / "training_state.pt") as f:
+        torch.save({**training_state, "step": step}, f)
+    aside = None
+    if final.exists():  # the same step written again (a resumed run): swap, then delete the old one
+        aside = root / f".{final.name}.{secrets.token_hex(4)}.old"
+        os.replace(final, aside)
     os.replace(tmp, final)
-    pointer = root / "latest.tmp"
-    pointer.write_text(final.name)
-    os.replace(pointer, root / "latest")
-    for old in sorted(root.glob("step_*"))[:-KEEP]:
-        shutil.rmtree(old)
+    write_text(root / "latest", final.name)
+    if aside is not None:
+        shutil.rmtree(aside)
+    prune(root, final)
     return final
+
+
+def prune(root: Path, newest: Path, keep: int = KEEP) -> None:
+    """Keep ``newest`` and the ``keep - 1`` step directories before it; delete the rest, including
+    any numbered after it (left by a run that ``latest`` no longer describes)."""
+    before = [p for p in step_dirs(root) if step_number(p) < step_number(newest)]
+    kept = {newest, *before[len(before) - (keep - 1):]} if keep > 1 else {newest}
+    for old in step_dirs(root):
+        if old not in kept:
+            shutil.rmtree(old)
+
+
+def remove_partial_checkpoints(run_dir: Path) -> list[Path]:
+    """Delete the temporary step directories an interrupted write left behind; returns them."""
+    root = Path(run_dir) / "checkpoints"
+    stale = [p for p in root.iterdir() if p.name.startswith(".step_") and p.is_dir() and not p.is_symlink()] \
+        if root.is_dir() else []
+    for p in stale:
+        shutil.rmtree(p)
+    return stale
+
+
+def _generator_file(step_dir: Path) -> Path | None:
+    """A step directory's averaged weights (``generator_ema.safetensors``) if present, else its generator."""
+    return next((p for p in (step_dir / "generator_ema.safetensors", step_dir / "generator.safetensors")
+                 if p.is_file()), None)
+
+
+def _latest_step_dir(root: Path) -> Path | None:
+    """The step directory ``root/latest`` names, else (missing or stale pointer) the newest one."""
+    latest, steps = root / "latest", step_dirs(root)
+    if latest.is_file():
+        name = latest.read_text(errors="replace").strip()[:64]
+        if _STEP_DIR.match(name) and _generator_file(root / name) is not None:
+            return root / name
+        if steps:
+            warnings.warn(f"{latest} names '{name}', which is not a checkpoint: using {steps[-1].name}",
+                          stacklevel=3)
+    return steps[-1] if steps else None
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -95,15 +155,14 @@ def find_checkpoint(path: str | Path) -> Path:
     if p.is_file():
         return p
     for root in (p / "checkpoints", p):
-        latest = root / "latest"
-        if latest.is_file():
-            p = root / latest.read_text().strip()
+        step_dir = _latest_step_dir(root)
+        if step_dir is not None:
+            p = step_dir
             break
-    gen = p / "generator_ema.safetensors"
-    if not gen.is_file():
-        gen = p / "generator.safetensors"
-    if not gen.is_file():
-        raise CheckpointError(f"no checkpoint found at {path}")
+    gen = _generator_file(p)
+    if gen is None:
+        raise CheckpointError(f"no checkpoint found at {path} (give a run directory, step directory, generator "
+                              ".safetensors, or 'pretrained' for the packaged model)")
     return gen
 
 
@@ -121,24 +180,60 @@ def resolve_weights(spec: str | Path) -> Path:
     return packaged_weights() if str(spec) == PRETRAINED else find_checkpoint(spec)
 
 
-def read_model_config(weights: Path) -> ModelConfig:
-    sidecar = weights.parent / "model.json"
+def _metadata_config(weights: Path) -> ModelConfig | None:
+    """The ModelConfig stored in a safetensors file's metadata; None when it has none."""
     try:
-        if sidecar.is_file():
-            return model_config_from_dict(json.loads(sidecar.read_text()))
-        from safetensors import safe_open
-
         with safe_open(str(weights), "pt") as f:
             meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"corrupt or truncated checkpoint {weights}: {err}") from err
+    if "model_config" not in meta:
+        return None
+    try:
         return model_config_from_dict(json.loads(meta["model_config"]))
-    except (KeyError, ValueError, TypeError, OSError, SafetensorError) as err:
-        raise CheckpointError(f"cannot read the model config of {weights}: {err}") from err
+    except (ValueError, RecursionError) as err:
+        raise CheckpointError(f"bad model config in the metadata of {weights}: {err}") from err
+
+
+def _sidecar_config(sidecar: Path) -> ModelConfig:
+    try:
+        if sidecar.stat().st_size > MAX_CONFIG_BYTES:
+            raise ValueError("file too large")
+        return model_config_from_dict(json.loads(sidecar.read_text(encoding="utf-8")))
+    except (ValueError, OSError, RecursionError) as err:
+        raise CheckpointError(f"bad model config {sidecar}: {err}") from err
+
+
+def read_model_config(weights: Path) -> ModelConfig:
+    """The config that rebuilds the net of ``weights``: its own metadata, else the ``model.json``
+    beside it. A ``model.json`` that disagrees with the metadata is reported and ignored."""
+    weights = Path(weights)
+    stored = _metadata_config(weights)
+    sidecar = weights.parent / "model.json"
+    if stored is None:
+        if not sidecar.is_file():
+            raise CheckpointError(f"cannot read the model config of {weights}: no metadata and no model.json")
+        return _sidecar_config(sidecar)
+    if sidecar.is_file():
+        try:
+            beside = _sidecar_config(sidecar)
+        except CheckpointError as err:
+            warnings.warn(f"{err}; using the config stored in {weights.name}", stacklevel=2)
+        else:
+            if beside != stored:
+                diff = ", ".join(f"{k}={v} (weights: {getattr(stored, k)})" for k, v in to_dict(beside).items()
+                                 if v != getattr(stored, k))
+                warnings.warn(f"{sidecar} disagrees with {weights.name}: {diff}; using the weights' own config",
+                              stacklevel=2)
+    return stored
 
 
 def load_state(module: nn.Module, path: Path) -> None:
     """Load safetensors weights into ``module`` (any float dtype on disk), strictly."""
     try:
         state = load_file(str(path))
+    except FileNotFoundError as err:
+        raise CheckpointError(f"checkpoint file not found: {path}") from err
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"corrupt or truncated checkpoint {path}: {err}") from err
     own = module.state_dict()
@@ -162,4 +257,20 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
 
 
 def load_training_state(step_dir: Path) -> dict[str, Any]:
-    return torch.load(step_dir / "training_state.pt", map_location="cpu", weights_only=True)
+    """A step's optimizer and scaler states and step (``torch.load`` with ``weights_only``: no code runs).
+
+    Raises CheckpointError for a missing, truncated, crafted or malformed file.
+    """
+    path = Path(step_dir) / "training_state.pt"
+    if not path.is_file():
+        raise CheckpointError(f"no training state in {step_dir} (training_state.pt): cannot resume from it")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - pickle, zip and torch errors alike mean a corrupt file
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise CheckpointError(f"corrupt or truncated training state {path}: {reason}") from err
+    ok = isinstance(state, dict) and isinstance(state.get("step"), int) and state["step"] >= 0 \
+        and all(isinstance(state.get(k), dict) for k in ("opt_g", "scaler"))
+    if not ok:
+        raise CheckpointError(f"training state {path} is not one this package wrote (no step, opt_g, scaler)")
+    return state

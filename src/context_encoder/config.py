@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 ARCHS = ("center", "alexnet", "autoencoder")
 MASKS = ("center", "block", "region", "folder")
@@ -23,6 +26,8 @@ EVAL_PROTOCOLS = ("center", "masks", "photos")
 EVAL_METHODS = ("model", "mean-fill", "opencv-telea", "opencv-ns", "opencv-fsr", "opencv-fsr-best", "biharmonic",
                 "nn-hog", "nn-features")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_CONFIG_BYTES = 1 << 20  # a config file (YAML, config.json, model.json) is a few hundred bytes
+MAX_PIXELS = 50_000_000  # default budget of one input image (inpaint --max-pixels), checked before decoding
 
 # The mean colour (117, 104, 123) that fills hidden pixels before encoding (original train.lua).
 MEAN_RGB = (117, 104, 123)
@@ -164,23 +169,51 @@ _SECTIONS = {
 }
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
+_SCALARS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float, str), "str": (str,), "bool": (bool,)}
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
+
+
+def _typed(kind: str, value: Any, name: str) -> Any:
+    """``value`` checked against a field's type (``kind``: int | float | str | bool), one-line errors.
+
+    Numbers are accepted for float fields, and so are numeric strings: YAML 1.1 reads ``2e-3``
+    as a string.
+    """
+    ok = isinstance(value, _SCALARS[kind]) and not (kind in ("int", "float") and isinstance(value, bool))
+    if ok and kind == "float":
+        try:
+            value = float(value)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValueError(f"{name} must be {_TYPE_NAMES[kind]}, got {value!r}")
+    return value
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        what = f"'{where.rstrip('.')}'" if where else "a config"
+        raise ValueError(f"{what} must be a mapping of keys to values, got {type(values).__name__} {values!r}"[:200])
+    types = {f.name: f.type for f in fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
-        if key not in known:
+        if key not in types:
             raise ValueError(f"unknown config key '{where}{key}'")
         if cls is TrainConfig and key in _SECTIONS:
-            kwargs[key] = _build(_SECTIONS[key], value or {}, f"{where}{key}.")
+            kwargs[key] = _build(_SECTIONS[key], {} if value is None else value, f"{where}{key}.")
         elif key == "data" and cls is DataConfig:
-            kwargs[key] = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+            folders = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+            kwargs[key] = tuple(_typed("str", v, f"{where}{key}") for v in folders)
         else:
-            kwargs[key] = value
+            kwargs[key] = _typed(types[key], value, f"{where}{key}")
     return cls(**kwargs)
 
 
-def model_config_from_dict(values: dict[str, Any]) -> ModelConfig:
-    return _build(ModelConfig, values, "model.")
+def model_config_from_dict(values: Any) -> ModelConfig:
+    """A validated ModelConfig from a dict (model.json, safetensors metadata). Raises ValueError."""
+    cfg = _build(ModelConfig, values, "model.")
+    validate_model(cfg)
+    return cfg
 
 
 def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
@@ -191,6 +224,33 @@ def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, full_image=True))
     validate(cfg)
     return cfg
+
+
+def read_config_file(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """The mapping in a YAML (or JSON) file such as ``--config``; one-line ValueError otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder, not a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{what} {path} is over {MAX_CONFIG_BYTES // 1024} KB: not a config file")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{what} {path} is not UTF-8 text: {err.reason}") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        reason = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"cannot parse {what} {path}{where}: {reason}") from err
+    except RecursionError as err:
+        raise ValueError(f"cannot parse {what} {path}: nested too deeply") from err
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{what} {path} must hold a mapping of keys to values, got a {type(values).__name__}")
+    return values
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -204,38 +264,81 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Bounds that keep a model buildable: the paper's nets use 64-wide layers and a 4000-channel
+# bottleneck; 10^9 channels would ask for terabytes.
+MAX_WIDTH = 1024
+MAX_BOTTLENECK = 16384
+MAX_IMAGE_SIZE = 1024
+
+
+def validate_model(m: ModelConfig) -> None:
+    """Raise ValueError with one clear message on the first invalid model setting."""
+    checks = [
+        (m.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got '{m.arch}'"),
+        (m.nc == 3, f"nc must be 3 (RGB), got {m.nc}"),
+        (1 <= m.bottleneck <= MAX_BOTTLENECK, f"bottleneck must be in [1, {MAX_BOTTLENECK}], got {m.bottleneck}"),
+    ]
+    for name in ("nef", "ngf", "ndf"):
+        value = getattr(m, name)
+        checks.append((1 <= value <= MAX_WIDTH, f"{name} must be in [1, {MAX_WIDTH}], got {value}"))
+    size = m.image_size
+    if m.arch == "alexnet":
+        checks.append((96 <= size <= MAX_IMAGE_SIZE, f"alexnet arch needs --image-size in [96, {MAX_IMAGE_SIZE}]"))
+    else:
+        ok = 32 <= size <= MAX_IMAGE_SIZE and (size & (size - 1)) == 0
+        checks.append((ok, f"{m.arch} arch needs a power-of-two --image-size in [32, {MAX_IMAGE_SIZE}], got {size}"))
+    checks.append((m.overlap >= -1 and 0 <= m.overlap_px < size // 4, "overlap must be < image_size / 4"))
+    _raise_first(checks)
+
+
+def validate_max_pixels(value: float) -> int:
+    """The ``--max-pixels`` budget as an int; raises ValueError unless it is a positive finite number."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 1):
+        raise ValueError(f"max-pixels must be a positive number of pixels, got {value}")
+    return int(value)
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
 def validate(cfg: TrainConfig) -> None:
     """Raise ValueError with one clear message on the first invalid value."""
-    m = cfg.model
+    validate_model(cfg.model)
+    o, loss, d = cfg.optim, cfg.loss, cfg.data
     checks = [
-        (m.arch in ARCHS, f"arch must be one of {ARCHS}, got '{m.arch}'"),
         (cfg.mask.kind in MASKS, f"mask must be one of {MASKS}, got '{cfg.mask.kind}'"),
-        (cfg.loss.kind in LOSSES, f"loss must be one of {LOSSES}, got '{cfg.loss.kind}'"),
-        (cfg.loss.rec in REC_LOSSES, f"rec-loss must be one of {REC_LOSSES}, got '{cfg.loss.rec}'"),
+        (loss.kind in LOSSES, f"loss must be one of {LOSSES}, got '{loss.kind}'"),
+        (loss.rec in REC_LOSSES, f"rec-loss must be one of {REC_LOSSES}, got '{loss.rec}'"),
         (cfg.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
         (cfg.device in DEVICES, f"device must be one of {DEVICES}"),
         (cfg.channels_last in ("auto", "on", "off"), "channels-last must be auto, on or off"),
         (cfg.batch_size >= 1, "batch-size must be >= 1"),
         (cfg.steps >= 0 and cfg.epochs >= 0, "steps and epochs must be >= 0"),
         (cfg.steps > 0 or cfg.epochs > 0, "set --steps or --epochs to bound the run"),
-        (0.0 <= cfg.data.val_fraction < 1.0, "val-fraction must be in [0, 1)"),
-        (cfg.optim.lr_g > 0 and cfg.optim.lr_d > 0, "learning rates must be > 0"),
-        (cfg.optim.lr_schedule in ("constant", "cosine"), "lr-schedule: constant | cosine"),
-        (len(cfg.data.data) > 0, "no data folder given (--data DIR)"),
-        (cfg.data.min_load_size <= cfg.data.resolved_load_size(m.image_size),
-         "min-load-size must be <= load-size"),
-        (cfg.data.min_load_size == 0 or cfg.data.min_load_size >= m.image_size,
+        (0 <= cfg.seed < 2**32, f"seed must be in [0, 2^32), got {cfg.seed}"),
+        (bool(cfg.out), "out (the run directory) must not be empty"),
+        (cfg.log_every >= 1 and cfg.sample_every >= 1 and cfg.ckpt_every >= 1,
+         "log-every, sample-every and ckpt-every must be >= 1"),
+        (0.0 <= d.val_fraction < 1.0, "val-fraction must be in [0, 1)"),
+        (d.workers >= 0, "workers must be >= 0"),
+        (d.load_size >= 0 and d.min_load_size >= 0, "load-size and min-load-size must be >= 0"),
+        (_finite(o.lr_g, o.lr_d) and o.lr_g > 0 and o.lr_d > 0, "learning rates must be finite and > 0"),
+        (0.0 <= o.beta1 < 1.0 and 0.0 <= o.beta2 < 1.0, "Adam betas must be in [0, 1)"),
+        (o.lr_schedule in ("constant", "cosine"), "lr-schedule: constant | cosine"),
+        (_finite(loss.w_rec, loss.w_adv, loss.ring_weight) and min(loss.w_rec, loss.w_adv, loss.ring_weight) >= 0,
+         "loss weights and ring-weight must be finite and >= 0"),
+        (len(d.data) > 0, "no data folder given (--data DIR)"),
+        (d.min_load_size <= d.resolved_load_size(cfg.model.image_size), "min-load-size must be <= load-size"),
+        (d.min_load_size == 0 or d.min_load_size >= cfg.model.image_size,
          "min-load-size must be 0 or >= image-size"),
-        (0.0 <= cfg.optim.ema < 1.0, "ema must be in [0, 1)"),
+        (0.0 <= o.ema < 1.0, "ema must be in [0, 1)"),
         (cfg.mask.kind != "folder" or bool(cfg.mask.folder), "--mask folder needs --mask-dir"),
     ]
-    if m.arch == "alexnet":
-        checks.append((m.image_size >= 96, "alexnet arch needs --image-size >= 96"))
-    else:
-        size = m.image_size
-        ok = size >= 32 and (size & (size - 1)) == 0
-        checks.append((ok, f"{m.arch} arch needs a power-of-two --image-size >= 32, got {size}"))
-    checks.append((0 <= m.overlap_px < m.image_size // 4, "overlap must be < image_size / 4"))
+    _raise_first(checks)
+
+
+def _raise_first(checks: list[tuple[bool, str]]) -> None:
     for ok, message in checks:
         if not ok:
             raise ValueError(message)

@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Export the generator (inputs: image (N,3,S,S) in [-1,1] and mask (N,1,S,S), 1 = hole; "
         "output: the prediction) with a dynamic batch axis, then check it against PyTorch on random inputs.")
     p.add_argument("--checkpoint", type=Path, required=True,
-                   help="run directory, step directory or generator .safetensors")
+                   help="run directory, step directory, generator .safetensors or 'pretrained' (the packaged model)")
     p.add_argument("--format", dest="fmt", required=True, choices=FORMATS, help="file format")
     p.add_argument("-o", "--output", type=Path, required=True, help="file to write")
     p.add_argument("--arch", choices=("center", "alexnet", "autoencoder"),
@@ -25,20 +25,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.output.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.output} exists (pass --overwrite to replace it)")
-    from context_encoder.checkpoint import load_generator
+    from context_encoder.atomic import atomic_path, check_target
+    from context_encoder.checkpoint import load_generator, resolve_weights
     from context_encoder.inpainting.export import export_generator, parity
+    from context_encoder.inpainting.files import check_not_an_input
 
+    check_target(args.output, overwrite=args.overwrite)
+    check_not_an_input(args.output, checkpoint=resolve_weights(args.checkpoint))
     generator, cfg = load_generator(args.checkpoint, "cpu", arch=args.arch)
-    try:
-        export_generator(generator, cfg, args.output, fmt=args.fmt, opset=args.opset)
-        diff = parity(args.output, generator, cfg, fmt=args.fmt)
-    except ImportError as err:
-        args.output.unlink(missing_ok=True)
-        raise ValueError(f"{err.name or err} is not installed: pip install 'context-encoder[export]'") from err
-    if diff > TOLERANCE:
-        args.output.unlink()
-        raise ValueError(f"exported model differs from PyTorch by {diff:.2e} (> {TOLERANCE:g}); nothing written")
+    # Exported and checked under a temporary name: a failed check leaves any older file as it was.
+    with atomic_path(args.output) as tmp:
+        try:
+            export_generator(generator, cfg, tmp, fmt=args.fmt, opset=args.opset)
+            diff = parity(tmp, generator, cfg, fmt=args.fmt)
+        except ImportError as err:
+            raise ValueError(f"{err.name or err} is not installed: pip install 'context-encoder[export]'") from err
+        if diff > TOLERANCE:
+            raise ValueError(f"exported model differs from PyTorch by {diff:.2e} (> {TOLERANCE:g}); nothing written")
     print(f"wrote {args.output} ({args.fmt}, max abs difference to PyTorch {diff:.1e} at batch sizes 1 and 3)")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from context_encoder.config import BLENDS, DEVICES, InpaintConfig
+from context_encoder.config import BLENDS, DEVICES, MAX_PIXELS, InpaintConfig, validate_max_pixels
 
 ARCHS = ("center", "alexnet")  # the inpainting generators (the autoencoder has no hole)
 DEFAULTS = InpaintConfig()
@@ -15,9 +15,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "inpaint", help="fill holes in images of any size with a trained model",
         description="Fill the hole (white / non-zero pixels of MASK, any shape, any number; default: the "
-        "center square the model was trained on) of IMAGE and write OUT. Pixels outside the hole are kept "
-        "byte for byte. Batch mode: --input-dir DIR --output-dir DIR, masks matched by file name "
-        "(--mask-dir DIR/NAME.png, else NAME_mask.png beside the image, else --mask for all).")
+        "center square the model was trained on) of IMAGE and write OUT. Pixels outside the hole keep their "
+        "8-bit values exactly in PNG, WebP, BMP and TIFF outputs (16-bit inputs are reduced to 8 bits, with a "
+        "warning); JPEG output re-encodes every pixel (quality 95). Batch mode: --input-dir DIR --output-dir "
+        "DIR, masks matched by file name (--mask-dir DIR/NAME.png, else NAME_mask.png beside the image, else "
+        "--mask for all).")
     p.add_argument("image", type=Path, nargs="?", help="input image (JPEG, PNG, WebP, ...)")
     p.add_argument("-o", "--output", type=Path, help="output image; its suffix sets the format")
     p.add_argument("--mask", type=Path, help="PNG mask the size of IMAGE, non-zero = hole "
@@ -41,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="windows per generator call (default: %(default)s)")
     p.add_argument("--flip-tta", action="store_true",
                    help="average each prediction with that of the mirrored image (2x compute)")
+    p.add_argument("--max-pixels", type=float, default=MAX_PIXELS,
+                   help="refuse images (and masks) larger than this many pixels, checked before decoding "
+                   "(default: %(default)g)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
 
@@ -61,17 +66,35 @@ def _check(args: argparse.Namespace) -> bool:
     return batch
 
 
+def _check_paths(args: argparse.Namespace, batch: bool) -> None:
+    """Inputs readable, outputs writable and distinct from them: checked before the model loads."""
+    from context_encoder.atomic import check_folder, check_target
+    from context_encoder.inpainting.files import check_folders, check_not_an_input
+    from context_encoder.inpainting.imageio import output_format
+
+    for what, path in (("image", args.image), ("mask", args.mask)):
+        if path is not None and path.is_dir():
+            raise IsADirectoryError(f"{what} {path} is a folder, not a file")
+        if path is not None and not path.is_file():
+            raise FileNotFoundError(f"{what} not found: {path}")
+    if batch:
+        check_folders(input_dir=args.input_dir, output_dir=args.output_dir, mask_dir=args.mask_dir)
+        check_folder(args.output_dir)
+        return
+    output_format(args.output)
+    check_not_an_input(args.output, input=args.image, mask=args.mask)
+    check_target(args.output, overwrite=args.overwrite)
+
+
 def run(args: argparse.Namespace) -> int:
     batch = _check(args)
     config = InpaintConfig(blend=args.blend, feather_px=args.feather, finest_scale=args.finest_scale,
                            batch_size=args.batch_size, flip_tta=args.flip_tta)  # validates the values
+    max_pixels = validate_max_pixels(args.max_pixels)
+    _check_paths(args, batch)
     from context_encoder.inpainting.files import inpaint_file, inpaint_folder
     from context_encoder.inpainting.inpainter import Inpainter
 
-    if not batch:  # read the inputs before loading the model: a missing file fails fast
-        for what, path in (("image", args.image), ("mask", args.mask)):
-            if path is not None and not path.is_file():
-                raise FileNotFoundError(f"{what} not found: {path}")
     if args.checkpoint is None:
         inpainter = Inpainter.from_pretrained(args.device, config=config)
         if args.arch is not None and inpainter.cfg.arch != args.arch:
@@ -79,11 +102,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         inpainter = Inpainter.from_checkpoint(args.checkpoint, args.device, arch=args.arch, config=config)
     if not batch:
-        inpaint_file(inpainter, args.image, args.output, mask=args.mask, overwrite=args.overwrite)
+        inpaint_file(inpainter, args.image, args.output, mask=args.mask, overwrite=args.overwrite,
+                     max_pixels=max_pixels)
         print(f"wrote {args.output}")
         return 0
     summary = inpaint_folder(inpainter, input_dir=args.input_dir, output_dir=args.output_dir,
                              mask_dir=args.mask_dir, mask=args.mask, overwrite=args.overwrite,
-                             progress=True)
+                             progress=True, max_pixels=max_pixels)
     print(summary.line())
     return 1 if summary.failed else 0

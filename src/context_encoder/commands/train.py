@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from context_encoder.config import (
     REC_LOSSES,
     TrainConfig,
     merge,
+    read_config_file,
     to_dict,
     train_config_from_dict,
 )
@@ -90,6 +90,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help=f"{text} (default: {default})", **kw)
     p.add_argument("--config", type=Path, help="YAML file with config overrides")
     p.add_argument("--resume", type=Path, help="continue the run in this directory from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its checkpoints, logs and samples are deleted); "
+                   "without it (or --resume) a folder holding a run is refused")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the nets")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
@@ -108,9 +111,9 @@ def _layered(args: argparse.Namespace, values: dict[str, Any]) -> dict[str, Any]
         saved = args.resume / "config.json"
         if not saved.is_file():
             raise ValueError(f"--resume: no config.json in {args.resume}")
-        values = merge(values, json.loads(saved.read_text()))
+        values = merge(values, read_config_file(saved, "the run's config"))
     if args.config is not None:
-        values = merge(values, yaml.safe_load(args.config.read_text()) or {})
+        values = merge(values, read_config_file(args.config, "--config"))
     for flag, (path, _, _, _) in TRAIN_FLAGS.items():
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
@@ -129,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from context_encoder.training.loop import train
 
-    run_dir = train(cfg, resume=args.resume is not None)
-    print(f"done: {run_dir}")
+    result = train(cfg, resume=args.resume is not None, overwrite=args.overwrite)
+    if result.stopped_by is not None:
+        print(f"stopped by {result.stopped_by} at step {result.step}: checkpoint saved; continue with "
+              f"context-encoder train --resume {result.run_dir}")
+    else:
+        print(f"done: {result.run_dir}")
     return 0

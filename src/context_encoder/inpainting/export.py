@@ -7,7 +7,8 @@ The exported graph is the bare generator behind the one mean-colour fill used in
 
 The batch axis N is dynamic. The ModelConfig is stored in the file (ONNX metadata
 ``model_config``; TorchScript extra file ``model_config.json``). ONNX export needs the
-``export`` extra (onnx, onnxscript; onnxruntime for the parity check).
+``export`` extra (onnx, onnxscript; onnxruntime for the parity check). Files are written through
+:mod:`context_encoder.atomic`: complete or not at all, never through a symlink.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import io
 import json
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from torch import nn
 
+from context_encoder.atomic import atomic_open
 from context_encoder.config import ModelConfig, to_dict
 from context_encoder.inference import generate
 from context_encoder.models import set_dense_kernels
@@ -63,8 +66,9 @@ def _graph(generator: nn.Module) -> InpaintingGraph:
     return InpaintingGraph(generator).eval()
 
 
-def export_onnx(generator: nn.Module, cfg: ModelConfig, output: Path, *, opset: int = 18) -> None:
-    """Write an ONNX file with a dynamic batch axis (torch.onnx's torch.export-based exporter)."""
+def export_onnx(generator: nn.Module, cfg: ModelConfig, output: Path | BinaryIO, *, opset: int = 18) -> None:
+    """Write an ONNX file (a path or an open binary file) with a dynamic batch axis (torch.onnx's
+    torch.export-based exporter)."""
     import onnx  # the export extra; imported here so the rest of the package never needs it
 
     if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
@@ -80,16 +84,19 @@ def export_onnx(generator: nn.Module, cfg: ModelConfig, output: Path, *, opset: 
                                     input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
                                     dynamic_shapes=({0: batch}, {0: batch}), external_data=False)
     if program is None:
-        raise RuntimeError(f"ONNX export produced nothing:\n{log.getvalue()}")
-    program.save(str(output), external_data=False)
-    model = onnx.load(str(output))
+        raise RuntimeError(f"ONNX export produced nothing: {' '.join(log.getvalue().split())[:500]}")
+    model = program.model_proto
     entry = model.metadata_props.add()
     entry.key, entry.value = "model_config", json.dumps(to_dict(cfg))
-    onnx.save(model, str(output))
+    if isinstance(output, Path):
+        onnx.save(model, str(output))
+    else:
+        output.write(model.SerializeToString())
 
 
-def export_torchscript(generator: nn.Module, cfg: ModelConfig, output: Path) -> None:
-    """Write a traced TorchScript module (its shapes are static except the batch axis)."""
+def export_torchscript(generator: nn.Module, cfg: ModelConfig, output: Path | BinaryIO) -> None:
+    """Write a traced TorchScript module (a path or an open binary file; its shapes are static
+    except the batch axis)."""
     graph = _graph(generator)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*deprecated")
@@ -97,7 +104,8 @@ def export_torchscript(generator: nn.Module, cfg: ModelConfig, output: Path) -> 
         # the mean fill colour is a constant indeed
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, message="torch.tensor results")
         traced = torch.jit.trace(graph, example_inputs(cfg, 2))
-        torch.jit.save(traced, str(output), _extra_files={"model_config.json": json.dumps(to_dict(cfg))})
+        torch.jit.save(traced, output if not isinstance(output, Path) else str(output),
+                       _extra_files={"model_config.json": json.dumps(to_dict(cfg))})
 
 
 def export_generator(generator: nn.Module, cfg: ModelConfig, output: str | Path, *, fmt: str,
@@ -106,16 +114,11 @@ def export_generator(generator: nn.Module, cfg: ModelConfig, output: str | Path,
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {EXPORT_FORMATS}, got '{fmt}'")
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
+    with atomic_open(output) as f:
         if fmt == "onnx":
-            export_onnx(generator, cfg, tmp, opset=opset)
+            export_onnx(generator, cfg, f, opset=opset)
         else:
-            export_torchscript(generator, cfg, tmp)
-        tmp.replace(output)
-    finally:
-        tmp.unlink(missing_ok=True)
+            export_torchscript(generator, cfg, f)
     return output
 
 

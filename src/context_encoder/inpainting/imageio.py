@@ -2,13 +2,20 @@
 
 A photo is split into the RGB the model sees and what is written back untouched: the alpha
 channel, and whether it was grayscale. EXIF orientation is applied on reading, so masks are drawn
-on the image as it is displayed. Outputs are written in the input's mode, losslessly where the
-format allows (PNG, WebP), under a temporary name that is renamed into place.
+on the image as it is displayed. Outputs are written in the input's mode with 8 bits per channel
+(16-bit inputs are reduced, with a warning), losslessly where the format allows (PNG, WebP, BMP,
+TIFF; JPEG re-encodes every pixel), through :mod:`context_encoder.atomic` (an exclusive temporary
+file renamed into place: no symlink is followed, no half file is left).
+
+Files are checked before they are decoded: a folder, a missing file, an animated image, or one of
+more than ``max_pixels`` pixels (read from the header alone) is a one-line error, never a
+multi-gigabyte decode.
 """
 
 from __future__ import annotations
 
-import os
+import struct
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +24,8 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image, ImageOps
 
+from context_encoder.atomic import atomic_open, check_target
+from context_encoder.config import MAX_PIXELS
 from context_encoder.data import to_rgb
 
 T = TypeVar("T")
@@ -33,7 +42,10 @@ SAVE_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 _KEPT_INFO = ("exif", "icc_profile")
 _GRAY_MODES = ("1", "L", "LA", "La", "I;16", "I;16B", "I;16L", "I", "F")
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+_DEEP_MODES = ("I;16", "I;16B", "I;16L", "I", "F")  # more than 8 bits per channel
+# Pillow raises all of these (and struct.error, an Exception) on truncated or crafted files.
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError,
+                  struct.error, MemoryError, Image.DecompressionBombError)
 
 ImageLike = Image.Image | np.ndarray
 
@@ -101,6 +113,8 @@ def picture_from_array(array: np.ndarray) -> Picture:
     modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
     if pixels.ndim != 3 or pixels.shape[-1] not in modes:
         raise ValueError(f"image array must be (H, W) or (H, W, 1|2|3|4), got {array.shape}")
+    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
+        raise ValueError(f"image array is empty: {array.shape}")
     return Picture(np.ascontiguousarray(pixels), modes[pixels.shape[-1]])
 
 
@@ -111,22 +125,55 @@ def to_picture(image: ImageLike) -> Picture:
     return picture_from_array(image)
 
 
-def _decode(path: str | Path, what: str, convert: Callable[[Image.Image], T]) -> T:
-    """Open ``path`` and ``convert`` the decoded image; one-line errors for missing or bad files."""
+def check_pixels(size: tuple[int, int], max_pixels: int, what: str = "image") -> None:
+    """Raise ValueError if an image of ``size`` (width, height) is over the ``--max-pixels`` budget."""
+    w, h = size
+    if w * h > max_pixels:
+        raise ValueError(f"{what} is {w}x{h} px ({w * h / 1e6:.1f} MP), over the limit of {max_pixels / 1e6:g} MP "
+                         "(raise it with --max-pixels)")
+    if w * h == 0:
+        raise ValueError(f"{what} is empty ({w}x{h} px)")
+
+
+def _deep(img: Image.Image) -> bool:
+    """Whether the file holds more than 8 bits per channel (ask before ``load``: the tile says so)."""
+    return img.mode in _DEEP_MODES or any(";16" in str(tile[-1]) for tile in getattr(img, "tile", None) or [])
+
+
+def _unreadable(what: str, path: Path, err: BaseException) -> ValueError:
+    reason = " ".join(str(err).split()) or type(err).__name__
+    return ValueError(f"cannot read {what} {path}: {reason[:300]}")
+
+
+def _decode(path: str | Path, what: str, convert: Callable[[Image.Image], T], max_pixels: int) -> T:
+    """Open ``path``, check its header, decode and ``convert`` it; one-line errors for bad files."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder, not a file")
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
     try:
-        with Image.open(path) as img:
-            img.load()
-            return convert(img)
+        img = Image.open(path)  # reads the header only
     except _DECODE_ERRORS as err:
-        raise ValueError(f"cannot read {what} {path}: {err}") from err
+        raise _unreadable(what, path, err) from err
+    with img:
+        check_pixels(img.size, max_pixels, f"{what} {path}")
+        try:
+            if getattr(img, "is_animated", False):
+                raise ValueError("it is animated (several frames): inpaint a single-frame image")
+            deep = _deep(img)
+            img.load()
+            out = convert(img)
+        except _DECODE_ERRORS as err:
+            raise _unreadable(what, path, err) from err
+    if deep and what == "image":
+        warnings.warn(f"{path} has more than 8 bits per channel: the output is written with 8", stacklevel=3)
+    return out
 
 
-def read_image(path: str | Path) -> Picture:
-    """Decode an image file (JPEG, PNG, WebP, ...). Raises ValueError with a one-line reason."""
-    return _decode(path, "image", picture_from_pil)
+def read_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Picture:
+    """Decode an image file (JPEG, PNG, WebP, ...). Raises ValueError / OSError with a one-line reason."""
+    return _decode(path, "image", picture_from_pil, max_pixels)
 
 
 def hole_from_mask(mask: ImageLike) -> np.ndarray:
@@ -138,6 +185,8 @@ def hole_from_mask(mask: ImageLike) -> np.ndarray:
             return rgba[..., :3].any(axis=-1) & (rgba[..., 3] > 0)
         mask = mask if mask.mode in ("1", "L", "I", "I;16", "F", "RGB") else mask.convert("RGB")
     array = np.asarray(mask)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"mask array must be numeric or bool, got dtype {array.dtype}")
     if array.ndim == 3:
         array = array.any(axis=-1)
     if array.ndim != 2:
@@ -145,9 +194,9 @@ def hole_from_mask(mask: ImageLike) -> np.ndarray:
     return array != 0
 
 
-def read_mask(path: str | Path) -> np.ndarray:
+def read_mask(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A mask file (PNG; white or non-zero = hole) as (H, W) bool."""
-    return _decode(path, "mask", hole_from_mask)
+    return _decode(path, "mask", hole_from_mask, max_pixels)
 
 
 def check_mask_size(hole: np.ndarray, size: tuple[int, int], name: str = "mask") -> None:
@@ -174,13 +223,13 @@ def output_format(path: str | Path) -> str:
 
 
 def check_writable(path: str | Path, mode: str, *, overwrite: bool) -> None:
-    """Raise before any work if ``path`` exists (without ``overwrite``) or cannot hold ``mode``."""
+    """Raise before any work if ``path`` cannot hold ``mode``, exists (without ``overwrite``), is a
+    folder, or lies in a folder that cannot be written."""
     path = Path(path)
     fmt = output_format(path)
     if fmt == "JPEG" and mode in ("LA", "RGBA"):
         raise ValueError(f"{path}: JPEG cannot store the image's transparency; write .png or .webp")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists (pass --overwrite to replace it)")
+    check_target(path, overwrite=overwrite)
 
 
 def save_image(img: Image.Image, path: str | Path) -> None:
@@ -189,10 +238,5 @@ def save_image(img: Image.Image, path: str | Path) -> None:
     fmt = output_format(path)
     options = dict(SAVE_FORMATS[path.suffix.lower()][1])
     options.update({k: img.info[k] for k in _KEPT_INFO if k in img.info})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        img.save(tmp, format=fmt, **options)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_open(path) as f:
+        img.save(f, format=fmt, **options)

@@ -5,22 +5,33 @@ RUN_DIR/config.json (resolved TrainConfig), metrics.jsonl (one line per log step
 Rank 0 alone writes files. A run may start from trained generator weights (``init``, e.g. the
 packaged model) and may keep a moving average of the generator (``optim.ema``), which its
 checkpoints then offer first to ``evaluate`` and ``inpaint``.
+
+Nothing is lost: a folder holding a run is only continued (``resume``) or replaced
+(``overwrite``) on request (:mod:`.run_dir`); SIGINT / SIGTERM end the current step with a
+checkpoint (:mod:`.interrupt`); a non-finite loss or weight stops the run before it can reach a
+checkpoint, so the last one written is the last good one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from context_encoder.atomic import atomic_path, open_append, write_text
 from context_encoder.checkpoint import (
+    CheckpointError,
     find_checkpoint,
     load_state,
     load_training_state,
@@ -42,8 +53,23 @@ from context_encoder.device import (
 from context_encoder.masks import MaskFn, MaskSampler
 from context_encoder.models import build_discriminator, build_generator, set_dense_kernels
 from context_encoder.training.ema import WeightEMA
+from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
+from context_encoder.training.run_dir import check_run_dir, prepare_run_dir, trim_metrics
 from context_encoder.training.samples import preview_grid
 from context_encoder.training.step import GanState, train_step
+
+
+class TrainingDiverged(ValueError):
+    """A loss or weight became NaN or infinite; no checkpoint holds it."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a run ended: at ``step``, stopped early by the named signal or (None) done."""
+
+    run_dir: Path
+    step: int
+    stopped_by: str | None = None
 
 
 class MaskedImages(torch.utils.data.Dataset):
@@ -114,15 +140,23 @@ def _set_lr(state: GanState, cfg: TrainConfig, step: int, total: int) -> None:
 
 def _resume(state: GanState, run_dir: Path, ema: float) -> int:
     """Load the run's last checkpoint into ``state``; a weight average starts from the resumed
-    generator unless the checkpoint holds one."""
+    generator unless the checkpoint holds one, a discriminator added by a change of loss starts
+    fresh. Raises CheckpointError for a checkpoint that does not fit the run."""
     step_dir = find_checkpoint(run_dir).parent
     load_state(unwrap(state.generator), step_dir / "generator.safetensors")
     ts = load_training_state(step_dir)
-    state.opt_g.load_state_dict(ts["opt_g"])
-    if state.discriminator is not None:
-        load_state(unwrap(state.discriminator), step_dir / "discriminator.safetensors")
-        state.opt_d.load_state_dict(ts["opt_d"])
-    state.scaler.load_state_dict(ts["scaler"])
+    try:
+        state.opt_g.load_state_dict(ts["opt_g"])
+        state.scaler.load_state_dict(ts["scaler"])
+        if state.discriminator is not None:
+            if (step_dir / "discriminator.safetensors").is_file() and isinstance(ts.get("opt_d"), dict):
+                load_state(unwrap(state.discriminator), step_dir / "discriminator.safetensors")
+                state.opt_d.load_state_dict(ts["opt_d"])
+            else:
+                warnings.warn(f"{step_dir.name} has no discriminator: a fresh one starts", stacklevel=2)
+    except (ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"the training state of {step_dir} does not fit this run's model and optimizers "
+                              f"({type(err).__name__}: {str(err).strip()[:120]})") from err
     if ema:
         state.ema = WeightEMA(unwrap(state.generator), ema)
         if (step_dir / "generator_ema.safetensors").is_file():
@@ -167,16 +201,25 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageFolderDataset, ImageFolderDataset
     return train_set, val_set
 
 
-def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
-    """Train a context encoder as ``cfg`` says; returns the run directory."""
-    fit(cfg, resume=resume)
-    return Path(cfg.out)
+def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
+    """Train a context encoder as ``cfg`` says into the run directory ``cfg.out``.
+
+    ``resume`` continues the run there; ``overwrite`` replaces it; without either a folder that
+    holds a run is refused (ValueError) before anything is written.
+    """
+    _, result = _run(cfg, resume=resume, overwrite=overwrite)
+    return result
 
 
-def fit(cfg: TrainConfig, *, resume: bool = False) -> GanState:
+def fit(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> GanState:
     """Train and return the final nets and optimizers (the run directory is written as in ``train``)."""
-    rt = setup_runtime(cfg.device, cfg.precision)
+    return _run(cfg, resume=resume, overwrite=overwrite)[0]
+
+
+def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool) -> tuple[GanState, TrainResult]:
     run_dir = Path(cfg.out)
+    check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # every rank, before any of them writes
+    rt = setup_runtime(cfg.device, cfg.precision)
     try:
         train_set, val_set = _load_data(cfg)
         state = build_gan(cfg, rt)
@@ -189,24 +232,32 @@ def fit(cfg: TrainConfig, *, resume: bool = False) -> GanState:
             if cfg.optim.ema:
                 state.ema = WeightEMA(unwrap(state.generator), cfg.optim.ema)
         total = total_steps(cfg, len(train_set), rt.world_size)
+        if start >= total:
+            raise ValueError(f"{run_dir} is already at step {start}, and this run ends at step {total}: "
+                             "nothing to train (raise --steps or --epochs)")
         sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
                                    start_step=start, rank=rt.rank, world_size=rt.world_size)
         masks = mask_sampler_for(cfg)
         loader = DataLoader(MaskedImages(train_set, masks), batch_sampler=sampler,
                             num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
-                            persistent_workers=cfg.data.workers > 0)
+                            persistent_workers=cfg.data.workers > 0, worker_init_fn=ignore_stop_signals)
         preview = _preview_batch(val_set or train_set, masks, cfg.seed)
         writer = None
         if rt.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-            writer = SummaryWriter(str(run_dir / "tb"))
-        _loop(cfg, state, loader, preview, run_dir, start, total, writer)
-        if writer is not None:
-            writer.close()
+            prepare_run_dir(run_dir, overwrite=overwrite)
+            trim_metrics(run_dir, start)
+            write_text(run_dir / "config.json", json.dumps(to_dict(cfg), indent=2))
+            # A resumed run drops the TensorBoard events logged after its checkpoint.
+            writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
+        try:
+            step, stopped_by = _loop(cfg, state, loader, preview, run_dir, start, total, writer)
+        finally:
+            if writer is not None:
+                writer.close()
     finally:
         shutdown(rt)
-    return state
+    return state, TrainResult(run_dir, step, stopped_by)
 
 
 def _preview_batch(dataset: ImageFolderDataset, masks: MaskFn, seed: int) -> tuple[torch.Tensor, ...]:
@@ -216,43 +267,83 @@ def _preview_batch(dataset: ImageFolderDataset, masks: MaskFn, seed: int) -> tup
 
 
 def _loop(cfg: TrainConfig, state: GanState, loader: DataLoader, preview: tuple[torch.Tensor, ...],
-          run_dir: Path, start: int, total: int, writer: SummaryWriter | None) -> None:
+          run_dir: Path, start: int, total: int, writer: SummaryWriter | None) -> tuple[int, str | None]:
+    """Steps ``start + 1 .. total``; returns (last step, name of the signal that ended it early or None)."""
     rt = state.runtime
-    metrics = (run_dir / "metrics.jsonl").open("a") if rt.is_main else None
     bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not rt.is_main,
                dynamic_ncols=True)
-    t0, seen = time.perf_counter(), 0
-    step = start
-    for images, mask in loader:
-        if step >= total:
-            break
-        _set_lr(state, cfg, step, total)
-        losses = train_step(images, mask, state)
-        if state.ema is not None:
-            state.ema.update(unwrap(state.generator))
-        step += 1
-        seen += images.shape[0] * rt.world_size
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == total:
-            rt.synchronize()
-            elapsed = time.perf_counter() - t0
-            row = {"step": step, **{k: round(v.item(), 6) for k, v in losses.items()},
-                   "img_per_s": round(seen / elapsed, 2)}
-            t0, seen = time.perf_counter(), 0
-            bar.set_postfix({k: v for k, v in row.items() if k != "step"})
-            if metrics is not None:
-                metrics.write(json.dumps(row) + "\n")
-                metrics.flush()
-                for k, v in row.items():
-                    if k != "step":
-                        writer.add_scalar(k, v, step)
-        if rt.is_main and (step % cfg.sample_every == 0 or step == total):
-            shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
-            grid = preview_grid(shown, *preview, state,
-                                run_dir / "samples" / f"step_{step:07d}.png")
-            writer.add_image("samples", grid, step)
-        if step % cfg.ckpt_every == 0 or step == total:
-            _checkpoint(state, run_dir, step)
-    bar.close()
-    if metrics is not None:
-        metrics.close()
+    clock = _Throughput()
+    step, saved, stopping = start, start or None, False  # saved: the last step with a (good) checkpoint
+    bad = torch.zeros((), dtype=torch.bool, device=rt.device)  # a non-finite loss since the last check
+    metrics_file = open_append(run_dir / "metrics.jsonl") if rt.is_main else contextlib.nullcontext()
+    with bar, StopSignals() as stop, metrics_file as metrics:
+        for images, mask in loader:
+            if step >= total:
+                break
+            _set_lr(state, cfg, step, total)
+            losses = train_step(images, mask, state)
+            bad |= ~torch.stack([v.float() for v in losses.values()]).isfinite().all()  # no host sync
+            if state.ema is not None:
+                state.ema.update(unwrap(state.generator))
+            step += 1
+            clock.seen += images.shape[0] * rt.world_size
+            bar.update(1)
+            stopping = stop.agreed(rt)
+            if step % cfg.log_every == 0 or step == total:
+                rt.synchronize()
+                _check_finite(state, bad, step, saved, run_dir, weights=False)
+                row = {"step": step, **{k: round(v.item(), 6) for k, v in losses.items()},
+                       "img_per_s": clock.rate()}
+                bar.set_postfix({k: v for k, v in row.items() if k != "step"})
+                if metrics is not None:
+                    _log(metrics, writer, row)
+            if rt.is_main and (step % cfg.sample_every == 0 or step == total):
+                shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
+                with atomic_path(run_dir / "samples" / f"step_{step:07d}.png") as path:
+                    writer.add_image("samples", preview_grid(shown, *preview, state, path), step)
+            if step % cfg.ckpt_every == 0 or step == total or stopping:
+                _check_finite(state, bad, step, saved, run_dir, weights=True)
+                _checkpoint(state, run_dir, step)
+                saved = step
+            if stopping:
+                break
+    return step, stop.received if stopping and step < total else None
+
+
+class _Throughput:
+    """Images per second since the last call of :meth:`rate`."""
+
+    def __init__(self) -> None:
+        self.t0, self.seen = time.perf_counter(), 0
+
+    def rate(self) -> float:
+        out = round(self.seen / (time.perf_counter() - self.t0), 2)
+        self.t0, self.seen = time.perf_counter(), 0
+        return out
+
+
+def _log(metrics: BinaryIO, writer: SummaryWriter, row: dict[str, float]) -> None:
+    """One metrics.jsonl line (flushed: a crash loses no logged row) and its TensorBoard scalars."""
+    metrics.write((json.dumps(row) + "\n").encode())
+    metrics.flush()
+    for k, v in row.items():
+        if k != "step":
+            writer.add_scalar(k, v, row["step"])
+
+
+def _check_finite(state: GanState, bad: torch.Tensor, step: int, saved: int | None, run_dir: Path, *,
+                  weights: bool) -> None:
+    """Raise TrainingDiverged if a loss since the last check (or, with ``weights``, a weight) is not finite."""
+    diverged = bool(bad)
+    if weights and not diverged:
+        nets = [unwrap(state.generator)] + ([unwrap(state.discriminator)] if state.discriminator else [])
+        diverged = not all(bool(p.detach().isfinite().all()) for net in nets for p in net.parameters())
+    if state.runtime.distributed:  # every rank stops at the same step
+        flag = torch.tensor([float(diverged)], device=state.runtime.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        diverged = bool(flag.item() > 0)
+    if diverged:
+        last = f"the last good checkpoint is step {saved} in {run_dir / 'checkpoints'}" if saved else \
+            "no checkpoint was written"
+        raise TrainingDiverged(f"training stopped: a loss or weight became NaN or infinite by step {step}; "
+                               f"{last} (lower --lr-g / --lr-d, or use --precision fp32)")

@@ -1,0 +1,137 @@
+"""Atomic, symlink-safe file writes: every file this package writes goes through here.
+
+A file is written under a fresh, unpredictable name in its own directory, created with
+``O_CREAT | O_EXCL | O_NOFOLLOW`` (so neither an existing file nor a symlink planted there is ever
+opened), flushed to disk, then renamed over the target with :func:`os.replace`, which replaces a
+symlink at the target rather than following it. A crash leaves the old file (or none) and at most
+a ``.NAME.XXXXXXXX.tmp`` file, never a half-written target; :func:`remove_stale` clears those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+          | getattr(os, "O_BINARY", 0))
+_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(\.\w+)?$")  # the names made by _create
+
+
+def _create(path: Path, suffix: str = ".tmp") -> tuple[int, Path]:
+    """A new, empty file beside ``path`` that nobody else could have opened: (fd, its path)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name[:200]}.{secrets.token_hex(4)}{suffix}")
+        try:
+            return os.open(tmp, _FLAGS, 0o666), tmp  # 0o666 & ~umask, as open() would give
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file beside {path}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every platform can open a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
+    """``with atomic_open(path) as f: f.write(...)``: ``path`` appears complete on success, else
+    not at all (an existing file is then left as it was). Parent folders are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
+    with atomic_open(path) as f:
+        f.write(data)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def copy_file(source: str | Path, target: str | Path) -> None:
+    """Copy ``source`` byte for byte to ``target`` atomically (a symlink at ``target`` is replaced)."""
+    with open(source, "rb") as src, atomic_open(target) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """For libraries that take only a file name: a fresh file, created exclusively beside ``path``,
+    renamed over ``path`` when the block succeeds and removed when it fails. It ends in ``path``'s
+    suffix, for libraries that pick the format from it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create(path, f".tmp{path.suffix}")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def open_append(path: str | Path) -> BinaryIO:
+    """``path`` opened for appending, refusing to follow a symlink there (a log such as metrics.jsonl)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    return os.fdopen(os.open(path, flags, 0o666), "ab")
+
+
+def check_target(path: str | Path, *, overwrite: bool) -> None:
+    """Raise OSError before any work unless ``path`` can be written: not a folder, absent or
+    ``overwrite``, and inside a folder that exists (or can be made) and is writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file")
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists (pass --overwrite to replace it)")
+    check_folder(path.absolute().parent, f"cannot write {path}")
+
+
+def check_folder(folder: str | Path, what: str | None = None) -> None:
+    """Raise OSError unless files can be written in ``folder``: it is (or can be made) a writable folder."""
+    folder = Path(folder).absolute()
+    what = what or f"cannot write in {folder}"
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{what}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what}: no write permission in {folder}")
+
+
+def remove_stale(folder: str | Path) -> list[Path]:
+    """Delete the temporary files an interrupted write left in ``folder``; returns them."""
+    folder = Path(folder)
+    stale = [p for p in folder.iterdir() if _TEMP.match(p.name) and p.is_file() and not p.is_symlink()] \
+        if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
