@@ -335,7 +335,7 @@ def test_5_the_pixel_budget_is_checked_before_decoding(tiny_checkpoint: Path, tm
         t0 = time.perf_counter()
         assert main(["inpaint", str(bomb), "-o", str(tmp_path / "out.png"), "--checkpoint", str(tiny_checkpoint)]) == 2
         assert time.perf_counter() - t0 < 5
-        _one_line_error(capsys, f"{side}x{side} px", "over the limit of 50 MP", "--max-pixels")
+        _one_line_error(capsys, f"{side}x{side} px", "over the limit of 50,000,000", "--max-pixels")
     monkeypatch.undo()
     small = _photo(tmp_path / "in.png")
     assert main(["inpaint", str(small), "-o", str(tmp_path / "o.png"), "--max-pixels", "1000",

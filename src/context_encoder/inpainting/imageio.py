@@ -129,7 +129,7 @@ def check_pixels(size: tuple[int, int], max_pixels: int, what: str = "image") ->
     """Raise ValueError if an image of ``size`` (width, height) is over the ``--max-pixels`` budget."""
     w, h = size
     if w * h > max_pixels:
-        raise ValueError(f"{what} is {w}x{h} px ({w * h / 1e6:.1f} MP), over the limit of {max_pixels / 1e6:g} MP "
+        raise ValueError(f"{what} is {w}x{h} px ({w * h:,} pixels), over the limit of {max_pixels:,} "
                          "(raise it with --max-pixels)")
     if w * h == 0:
         raise ValueError(f"{what} is empty ({w}x{h} px)")
