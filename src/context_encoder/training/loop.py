@@ -56,7 +56,7 @@ from context_encoder.training.ema import WeightEMA
 from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
 from context_encoder.training.run_dir import check_run_dir, prepare_run_dir, trim_metrics
 from context_encoder.training.samples import preview_grid
-from context_encoder.training.step import GanState, train_step
+from context_encoder.training.step import TrainState, train_step
 
 
 class TrainingDiverged(ValueError):
@@ -65,11 +65,13 @@ class TrainingDiverged(ValueError):
 
 @dataclass(frozen=True)
 class TrainResult:
-    """How a run ended: at ``step``, stopped early by the named signal or (None) done."""
+    """How a run ended: at ``step``, stopped early by the named signal or (None) done, with the
+    final nets and optimizers in ``state``."""
 
     run_dir: Path
     step: int
     stopped_by: str | None = None
+    state: TrainState | None = None
 
 
 class MaskedImages(torch.utils.data.Dataset):
@@ -94,7 +96,7 @@ def mask_sampler_for(cfg: TrainConfig) -> MaskFn:
     return MaskSampler(cfg.mask.kind, s, cfg.model.overlap_px, cfg.mask.folder)
 
 
-def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> GanState:
+def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> TrainState:
     """Nets and optimizers for ``cfg``; ``fast=False`` gives the plain fp32 reference setup."""
     torch.manual_seed(cfg.seed)
     cl = fast and use_channels_last(cfg.channels_last, runtime.device)
@@ -119,7 +121,7 @@ def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> GanSt
             gen, disc = torch.compile(gen), disc and torch.compile(disc)
     else:
         runtime = Runtime(runtime.device, None, runtime.rank, runtime.world_size)
-    return GanState(gen, disc, opt_g, opt_d, runtime.grad_scaler(), cfg.model, cfg.loss, runtime,
+    return TrainState(gen, disc, opt_g, opt_d, runtime.grad_scaler(), cfg.model, cfg.loss, runtime,
                     center_disc, channels_last=cl)
 
 
@@ -129,7 +131,7 @@ def total_steps(cfg: TrainConfig, n_images: int, world_size: int) -> int:
     return cfg.epochs * max(1, n_images // (cfg.batch_size * world_size))
 
 
-def _set_lr(state: GanState, cfg: TrainConfig, step: int, total: int) -> None:
+def _set_lr(state: TrainState, cfg: TrainConfig, step: int, total: int) -> None:
     scale = 1.0
     if cfg.optim.lr_schedule == "cosine":
         scale = 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
@@ -138,7 +140,7 @@ def _set_lr(state: GanState, cfg: TrainConfig, step: int, total: int) -> None:
             group["lr"] = lr * scale
 
 
-def _resume(state: GanState, run_dir: Path, ema: float) -> int:
+def _resume(state: TrainState, run_dir: Path, ema: float) -> int:
     """Load the run's last checkpoint into ``state``; a weight average starts from the resumed
     generator unless the checkpoint holds one, a discriminator added by a change of loss starts
     fresh. Raises CheckpointError for a checkpoint that does not fit the run."""
@@ -164,7 +166,7 @@ def _resume(state: GanState, run_dir: Path, ema: float) -> int:
     return int(ts["step"])
 
 
-def _initialize(state: GanState, spec: str) -> None:
+def _initialize(state: TrainState, spec: str) -> None:
     """Start the generator from trained weights whose architecture matches the run's."""
     weights = resolve_weights(spec)
     saved = read_model_config(weights)
@@ -175,7 +177,7 @@ def _initialize(state: GanState, spec: str) -> None:
     load_state(unwrap(state.generator), weights)
 
 
-def _checkpoint(state: GanState, run_dir: Path, step: int) -> None:
+def _checkpoint(state: TrainState, run_dir: Path, step: int) -> None:
     average_buffers(unwrap(state.generator), state.runtime)
     if state.discriminator is not None:
         average_buffers(unwrap(state.discriminator), state.runtime)
@@ -207,16 +209,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False) ->
     ``resume`` continues the run there; ``overwrite`` replaces it; without either a folder that
     holds a run is refused (ValueError) before anything is written.
     """
-    _, result = _run(cfg, resume=resume, overwrite=overwrite)
-    return result
+    state, result = _run(cfg, resume=resume, overwrite=overwrite)
+    return dataclasses.replace(result, state=state)
 
 
-def fit(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> GanState:
-    """Train and return the final nets and optimizers (the run directory is written as in ``train``)."""
-    return _run(cfg, resume=resume, overwrite=overwrite)[0]
-
-
-def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool) -> tuple[GanState, TrainResult]:
+def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool) -> tuple[TrainState, TrainResult]:
     run_dir = Path(cfg.out)
     check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # every rank, before any of them writes
     rt = setup_runtime(cfg.device, cfg.precision)
@@ -266,7 +263,7 @@ def _preview_batch(dataset: ImageFolderDataset, masks: MaskFn, seed: int) -> tup
     return images, masks(n, torch.Generator().manual_seed(seed + 12345)).to(torch.uint8)
 
 
-def _loop(cfg: TrainConfig, state: GanState, loader: DataLoader, preview: tuple[torch.Tensor, ...],
+def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, preview: tuple[torch.Tensor, ...],
           run_dir: Path, start: int, total: int, writer: SummaryWriter | None) -> tuple[int, str | None]:
     """Steps ``start + 1 .. total``; returns (last step, name of the signal that ended it early or None)."""
     rt = state.runtime
@@ -331,7 +328,7 @@ def _log(metrics: BinaryIO, writer: SummaryWriter, row: dict[str, float]) -> Non
             writer.add_scalar(k, v, row["step"])
 
 
-def _check_finite(state: GanState, bad: torch.Tensor, step: int, saved: int | None, run_dir: Path, *,
+def _check_finite(state: TrainState, bad: torch.Tensor, step: int, saved: int | None, run_dir: Path, *,
                   weights: bool) -> None:
     """Raise TrainingDiverged if a loss since the last check (or, with ``weights``, a weight) is not finite."""
     diverged = bool(bad)

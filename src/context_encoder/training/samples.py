@@ -12,11 +12,11 @@ from context_encoder.data import uint8_to_float
 from context_encoder.figures import grid_rows
 from context_encoder.inference import predict
 from context_encoder.masks import fill_hole
-from context_encoder.training.step import GanState
+from context_encoder.training.step import TrainState
 
 
 @torch.no_grad()
-def preview_grid(generator: nn.Module, images_u8: torch.Tensor, masks_u8: torch.Tensor, state: GanState,
+def preview_grid(generator: nn.Module, images_u8: torch.Tensor, masks_u8: torch.Tensor, state: TrainState,
                  path: Path) -> torch.Tensor:
     """Inpaint a fixed preview batch (N, 3, S, S) uint8 with masks (N, 1, S, S), save the grid PNG
     at ``path`` and return it (3, H, W)."""

@@ -32,7 +32,7 @@ from context_encoder.training.ema import WeightEMA
 
 
 @dataclass
-class GanState:
+class TrainState:
     """The nets, optimizers and settings a step needs."""
 
     generator: nn.Module
@@ -54,7 +54,7 @@ def crop_center(x: torch.Tensor) -> torch.Tensor:
     return x[..., lo:hi, lo:hi]
 
 
-def prepare_batch(images: torch.Tensor, masks: torch.Tensor, state: GanState) -> tuple[torch.Tensor, ...]:
+def prepare_batch(images: torch.Tensor, masks: torch.Tensor, state: TrainState) -> tuple[torch.Tensor, ...]:
     """uint8 images (N,3,S,S) and masks (N,1,S,S) -> (real, masked input, target, L2 weights)."""
     dev = state.runtime.device
     fmt = torch.channels_last if state.channels_last else torch.contiguous_format
@@ -70,7 +70,7 @@ def prepare_batch(images: torch.Tensor, masks: torch.Tensor, state: GanState) ->
     return real, inp, real, weights
 
 
-def disc_view(x: torch.Tensor, state: GanState) -> torch.Tensor:
+def disc_view(x: torch.Tensor, state: TrainState) -> torch.Tensor:
     """What the discriminator is shown: the center square (center masks) or the whole image."""
     return crop_center(x) if state.center_disc and x.shape[-1] == state.model.image_size else x
 
@@ -80,7 +80,7 @@ def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:
     return sync_off() if sync_off is not None else contextlib.nullcontext()
 
 
-def train_step(images: torch.Tensor, masks: torch.Tensor, state: GanState) -> dict[str, torch.Tensor]:
+def train_step(images: torch.Tensor, masks: torch.Tensor, state: TrainState) -> dict[str, torch.Tensor]:
     """One D update and one G update. Returns detached loss tensors (no host sync)."""
     real, inp, target, weights = prepare_batch(images, masks, state)
     gen, disc, rt = state.generator, state.discriminator, state.runtime
@@ -112,7 +112,7 @@ def train_step(images: torch.Tensor, masks: torch.Tensor, state: GanState) -> di
     return out
 
 
-def reference_step(images: torch.Tensor, masks: torch.Tensor, state: GanState) -> dict[str, torch.Tensor]:
+def reference_step(images: torch.Tensor, masks: torch.Tensor, state: TrainState) -> dict[str, torch.Tensor]:
     """The straightforward step of the public ports: fp32, three D forwards, separate backwards.
 
     Single-process only; used as the baseline, never for training.
