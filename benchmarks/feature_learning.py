@@ -165,7 +165,8 @@ def pretrain(args: argparse.Namespace, variant: str, seed: int, data: Path) -> t
         return name, run_dir
     print(f"\n== pre-training {name} ({'resuming at step ' + str(done) if done else 'from scratch'})", flush=True)
     t0 = time.perf_counter()
-    train(train_config_from_dict({**values, "out": str(run_dir)}), resume=done > 0)
+    train(train_config_from_dict({**values, "out": str(run_dir)}), resume=done > 0,
+          overwrite=done == 0 and run_dir.exists())
     seconds = time.perf_counter() - t0
     timing = run_dir / "timing.json"
     prev = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0

@@ -22,7 +22,7 @@ from context_encoder import Inpainter
 from context_encoder.checkpoint import save_weights
 from context_encoder.cli import main
 from context_encoder.commands.serve import is_loopback
-from context_encoder.config import ModelConfig
+from context_encoder.config import MAX_PIXELS, ModelConfig
 from context_encoder.models import build_generator
 from context_encoder.server.app import create_app
 from context_encoder.server.limits import Limits
@@ -160,7 +160,7 @@ def test_health_model_page_and_docs(client: TestClient, weights: Path) -> None:
     model = client.get("/api/v1/model").json()
     assert model["arch"] == "center" and model["image_size"] == 32 and model["checkpoint"] == str(weights)
     assert model["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
-    assert model["inpaint"]["blend"] == "poisson" and model["limits"]["max_pixels"] == 40_000_000
+    assert model["inpaint"]["blend"] == "poisson" and model["limits"]["max_pixels"] == MAX_PIXELS
     page = client.get("/")
     assert page.status_code == 200 and '<canvas id="mask"' in page.text
     for name, kind in (("app.js", "javascript"), ("style.css", "text/css")):

@@ -23,12 +23,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image", type=Path, nargs="?", help="input image (JPEG, PNG, WebP, ...)")
     p.add_argument("-o", "--output", type=Path, help="output image; its suffix sets the format")
     p.add_argument("--mask", type=Path, help="PNG mask the size of IMAGE, non-zero = hole "
-                   "(batch mode: one mask for all, resized to each image)")
+                   "(batch mode: one mask for all, stretched with nearest neighbour to each image's size, "
+                   "aspect ratio included)")
     p.add_argument("--input-dir", type=Path, help="batch mode: inpaint every image in this folder")
     p.add_argument("--output-dir", type=Path, help="batch mode: write outputs here, same names and formats")
-    p.add_argument("--mask-dir", type=Path, help="batch mode: masks named NAME.png for image NAME.*")
-    p.add_argument("--checkpoint", type=Path, help="run directory, step directory or generator .safetensors "
-                   "(default: the model packaged with context-encoder)")
+    p.add_argument("--mask-dir", type=Path, help="batch mode: masks named NAME.png for image NAME.*; "
+                   "a photo with no mask there (nor NAME_mask.png, nor --mask) is skipped and listed")
+    p.add_argument("--checkpoint", type=Path, help="run directory, step directory, generator .safetensors or "
+                   "'pretrained' (default: the model packaged with context-encoder)")
     p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
     p.add_argument("--blend", default=DEFAULTS.blend, choices=BLENDS,
                    help="poisson: the prediction's gradients with the photo's values on the hole's border, i.e. "

@@ -86,8 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for flag, (path, typ, choices, text) in TRAIN_FLAGS.items():
         default = _lookup(DEFAULTS, path)
         kw: dict[str, Any] = {"action": "append"} if flag == "--data" else {}
-        p.add_argument(flag, type=typ, choices=choices, default=None,
-                       help=f"{text} (default: {default})", **kw)
+        shown = f" (default: {default})" if default not in ("", [], (), None) else ""
+        p.add_argument(flag, type=typ, choices=choices, default=None, help=text + shown, **kw)
     p.add_argument("--config", type=Path, help="YAML file with config overrides")
     p.add_argument("--resume", type=Path, help="continue the run in this directory from its last checkpoint")
     p.add_argument("--overwrite", action="store_true",

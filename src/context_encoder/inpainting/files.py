@@ -65,6 +65,10 @@ def inpaint_file(inpainter: Inpainter, image: Path, output: Path, *, mask: Path 
     check_writable(output, picture.mode, overwrite=overwrite)
     hole = read_mask(mask, max_pixels=max_pixels) if isinstance(mask, Path) else mask
     if hole is not None and fit_mask:
+        (mh, mw), (w, h) = hole.shape, picture.size
+        if abs(mw / mh - w / h) > 0.01 * w / h:
+            warnings.warn(f"the shared mask ({mw}x{mh}) is stretched to {image.name} ({w}x{h}): "
+                          "its aspect ratio differs", stacklevel=2)
         hole = resize_mask(hole, picture.size)
     hole = prepare_hole(picture, hole, inpainter.cfg)
     if not hole.any():

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from context_encoder.config import MAX_PIXELS
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -28,7 +30,7 @@ class Limits:
     largest image (width x height); ``queue_size``: requests that may wait while one is filled."""
 
     max_upload_bytes: int = 25 * MB
-    max_pixels: int = 40_000_000
+    max_pixels: int = MAX_PIXELS
     queue_size: int = 4
 
     def __post_init__(self) -> None:
