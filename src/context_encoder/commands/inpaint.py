@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from context_encoder.config import BLENDS, DEVICES, MAX_PIXELS, InpaintConfig, validate_max_pixels
+from context_encoder.commands.inpaint_options import add_inpaint_options, inpaint_config
+from context_encoder.config import DEVICES, MAX_PIXELS, validate_max_pixels
 
 ARCHS = ("center", "alexnet")  # the inpainting generators (the autoencoder has no hole)
-DEFAULTS = InpaintConfig()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,19 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, help="run directory, step directory, generator .safetensors or "
                    "'pretrained' (default: the model packaged with context-encoder)")
     p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
-    p.add_argument("--blend", default=DEFAULTS.blend, choices=BLENDS,
-                   help="poisson: the prediction's gradients with the photo's values on the hole's border, i.e. "
-                   "corrected by its own mismatch on the known pixels it also predicts; hard: the original's "
-                   "paste; feather: a blurred edge (default: %(default)s)")
-    p.add_argument("--feather", type=int, default=DEFAULTS.feather_px,
-                   help="px of the feathered edge, --blend feather (default: %(default)s)")
-    p.add_argument("--finest-scale", type=float, default=DEFAULTS.finest_scale,
-                   help="refine each hole down to this downscale (1 = the photo's own pixels; larger is faster, "
-                   "blurrier at the border; a hole is never tiled, so no seams) (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
-                   help="windows per generator call (default: %(default)s)")
-    p.add_argument("--flip-tta", action="store_true",
-                   help="average each prediction with that of the mirrored image (2x compute)")
+    add_inpaint_options(p, blend_help="poisson: the prediction's gradients with the photo's values on the hole's "
+                        "border, i.e. corrected by its own mismatch on the known pixels it also predicts; hard: the "
+                        "original's paste; feather: a blurred edge")
     p.add_argument("--max-pixels", type=float, default=MAX_PIXELS,
                    help="refuse images (and masks) larger than this many pixels, checked before decoding "
                    "(default: %(default)g)")
@@ -90,8 +80,7 @@ def _check_paths(args: argparse.Namespace, batch: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     batch = _check(args)
-    config = InpaintConfig(blend=args.blend, feather_px=args.feather, finest_scale=args.finest_scale,
-                           batch_size=args.batch_size, flip_tta=args.flip_tta)  # validates the values
+    config = inpaint_config(args)  # validates the values
     max_pixels = validate_max_pixels(args.max_pixels)
     _check_paths(args, batch)
     from context_encoder.inpainting.files import inpaint_file, inpaint_folder

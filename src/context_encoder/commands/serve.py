@@ -12,14 +12,15 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from context_encoder.config import BLENDS, DEVICES, InpaintConfig
+from context_encoder.commands.inpaint_options import add_inpaint_options, inpaint_config
+from context_encoder.config import DEVICES
 from context_encoder.server.limits import MB, Limits
 
 if TYPE_CHECKING:
     import uvicorn
 
 ARCHS = ("center", "alexnet")
-_DEFAULTS, _LIMITS = InpaintConfig(), Limits()
+_LIMITS = Limits()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "serve", help="web UI and HTTP API: paint the hole in a browser, or call it from a script",
         description="Serve a page that fills a painted hole in a photo, and POST /api/v1/inpaint "
         "(multipart image + mask -> PNG). Model calls run one at a time; see docs/serve.md.")
-    p.add_argument("--checkpoint", type=Path, help="run directory, step directory or generator .safetensors "
-                   "(default: the model packaged with context-encoder)")
+    p.add_argument("--checkpoint", type=Path, help="run directory, step directory, generator .safetensors or "
+                   "'pretrained' (default: the model packaged with context-encoder)")
     p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; anything but loopback opens the API to the network "
@@ -41,17 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "decoding (default: %(default)g)")
     p.add_argument("--queue-size", type=int, default=_LIMITS.queue_size,
                    help="requests that may wait while one is filled; more get HTTP 429 (default: %(default)s)")
-    p.add_argument("--blend", default=_DEFAULTS.blend, choices=BLENDS,
-                   help="default paste of the prediction; a request may ask for another (default: %(default)s)")
-    p.add_argument("--feather", type=int, default=_DEFAULTS.feather_px,
-                   help="default px of the feathered edge, --blend feather (default: %(default)s)")
-    p.add_argument("--finest-scale", type=float, default=_DEFAULTS.finest_scale,
-                   help="refine each hole down to this downscale (1 = the photo's own pixels; larger is faster, "
-                   "blurrier at the border) (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
-                   help="windows per generator call (default: %(default)s)")
-    p.add_argument("--flip-tta", action="store_true",
-                   help="average each prediction with that of the mirrored image (2x compute)")
+    add_inpaint_options(p, blend_help="default paste of the prediction; a request may ask for another")
     p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
 
 
@@ -102,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--max-upload-mb and --max-pixels must be finite numbers")
     limits = Limits(max_upload_bytes=round(args.max_upload_mb * MB), max_pixels=round(args.max_pixels),
                     queue_size=args.queue_size)
-    config = InpaintConfig(blend=args.blend, feather_px=args.feather, finest_scale=args.finest_scale,
-                           batch_size=args.batch_size, flip_tta=args.flip_tta)
+    config = inpaint_config(args)
     if not 0 <= args.port <= 65535:
         raise ValueError("--port must be in [0, 65535]")
     if not is_loopback(args.host):

@@ -1,0 +1,29 @@
+"""The inpainting flags that ``inpaint`` and ``serve`` share, read into one ``InpaintConfig``."""
+
+from __future__ import annotations
+
+import argparse
+
+from context_encoder.config import BLENDS, InpaintConfig
+
+DEFAULTS = InpaintConfig()
+
+
+def add_inpaint_options(p: argparse.ArgumentParser, *, blend_help: str) -> None:
+    """--blend, --feather, --finest-scale, --batch-size and --flip-tta, defaults from InpaintConfig."""
+    p.add_argument("--blend", default=DEFAULTS.blend, choices=BLENDS, help=f"{blend_help} (default: %(default)s)")
+    p.add_argument("--feather", type=int, default=DEFAULTS.feather_px,
+                   help="px of the feathered edge, --blend feather (default: %(default)s)")
+    p.add_argument("--finest-scale", type=float, default=DEFAULTS.finest_scale,
+                   help="refine each hole down to this downscale (1 = the photo's own pixels; larger is faster, "
+                   "blurrier at the border; a hole is never tiled, so no seams) (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
+                   help="windows per generator call (default: %(default)s)")
+    p.add_argument("--flip-tta", action="store_true",
+                   help="average each prediction with that of the mirrored image (2x compute)")
+
+
+def inpaint_config(args: argparse.Namespace) -> InpaintConfig:
+    """The flags as a validated InpaintConfig (ValueError with one line for a bad value)."""
+    return InpaintConfig(blend=args.blend, feather_px=args.feather, finest_scale=args.finest_scale,
+                         batch_size=args.batch_size, flip_tta=args.flip_tta)
