@@ -5,17 +5,26 @@ and the default Poisson paste, and the time of the Poisson solve alone for two h
 
 Weights are random (DCGAN init) unless --checkpoint is given: latency does not depend on them.
 
+``--startup`` measures instead what ``context-encoder inpaint photo.png --mask m.png`` costs on a
+481×321 photo with the packaged model, in fresh processes: the interpreter, ``import torch``,
+the other imports (by package, from ``python -X importtime``), the model load, the fill itself
+and the image I/O; the target is at most 1 s beyond ``import torch`` and the fill.
+
     python benchmarks/inference_latency.py [--bottleneck 4000] [--checkpoint RUN_OR_SAFETENSORS]
+    python benchmarks/inference_latency.py --startup [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,8 +72,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--big-hole", action="store_true",
                    help="also time the Poisson solve of a 3,000,000-pixel hole (~1 min, ~2 GB)")
+    p.add_argument("--startup", action="store_true",
+                   help="only the start-up breakdown of one small-photo inpaint command (see above)")
     args = p.parse_args()
     print(describe())
+    if args.startup:
+        return startup_breakdown(max(3, args.repeats // 2))
     if args.checkpoint:
         gen, cfg = load_generator(args.checkpoint)
     else:
@@ -124,6 +137,106 @@ def poisson_solve_times(*, big: bool) -> None:
         t0 = time.perf_counter()
         harmonic_fill(hole, values)
         print(f"Poisson solve, {int(hole.sum()):,} hole px of {w}x{h}: {time.perf_counter() - t0:.2f} s")
+
+
+# Packages whose import the inpaint command should not pay for unless it uses them.
+WATCHED = ("scipy", "cv2", "skimage", "sklearn", "tensorboard", "torch.utils.tensorboard", "matplotlib",
+           "torchvision", "fastapi", "starlette", "uvicorn", "pydantic", "onnx", "onnxruntime", "yaml", "tqdm",
+           "PIL", "safetensors", "numpy")
+
+# Runs in a fresh process: the inpaint command's steps, each timed (imports as cli + the command do).
+PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+import torch
+t1 = time.perf_counter()
+from context_encoder.cli import build_parser
+build_parser()
+from context_encoder.commands import inpaint
+from context_encoder.inpainting.files import inpaint_file
+from context_encoder.inpainting.inpainter import Inpainter
+t2 = time.perf_counter()
+inpainter = Inpainter.from_pretrained("auto")
+t3 = time.perf_counter()
+from PIL import Image
+photo, mask = Image.open(sys.argv[1]).convert("RGB"), Image.open(sys.argv[2])
+t4 = time.perf_counter()
+inpainter.inpaint(photo, mask)
+t5 = time.perf_counter()
+inpainter.inpaint(photo, mask)
+t6 = time.perf_counter()
+inpaint_file(inpainter, __import__("pathlib").Path(sys.argv[1]), __import__("pathlib").Path(sys.argv[3]),
+             mask=__import__("pathlib").Path(sys.argv[2]), overwrite=True)
+t7 = time.perf_counter()
+print(json.dumps({"import_torch": t1 - t0, "other_imports": t2 - t1, "model_load": t3 - t2,
+                  "fill_first": t5 - t4, "fill_again": t6 - t5, "file_io": (t7 - t6) - (t6 - t5)}))
+"""
+
+
+def _wall(cmd: list[str], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _importtime(cmd: list[str]) -> dict[str, tuple[int, int, int]]:
+    """module -> (self us, cumulative us, depth) from ``python -X importtime``."""
+    err = subprocess.run([sys.executable, "-X", "importtime", *cmd], check=True, capture_output=True, text=True).stderr
+    rows = {}
+    for line in err.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m:
+            rows.setdefault(m[4], (int(m[1]), int(m[2]), len(m[3]) // 2))
+    return rows
+
+
+def startup_breakdown(repeats: int) -> None:
+    """Fresh-process timings of ``context-encoder inpaint`` on a 481x321 photo, and what it imports."""
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        photo, mask, out = Path(tmp) / "photo.png", Path(tmp) / "m.png", Path(tmp) / "out.png"
+        Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).resize((481, 321), Image.BICUBIC).save(photo)
+        hole = Image.new("L", (481, 321), 0)
+        ImageDraw.Draw(hole).ellipse((180, 110, 300, 210), fill=255)
+        hole.save(mask)
+        cli = ["-m", "context_encoder.cli", "inpaint", str(photo), "--mask", str(mask), "-o", str(out), "--overwrite"]
+        walls = {"command": [], "python": [], "torch": []}
+        stages = []
+        for _ in range(repeats):  # in turns, so that a change of load hits every figure
+            walls["command"].append(_wall([sys.executable, *cli], 1))
+            walls["python"].append(_wall([sys.executable, "-c", "pass"], 1))
+            walls["torch"].append(_wall([sys.executable, "-c", "import torch"], 1))
+            probe = subprocess.run([sys.executable, "-c", PROBE, str(photo), str(mask), str(out)], check=True,
+                                   capture_output=True, text=True)
+            stages.append(json.loads(probe.stdout.strip().splitlines()[-1]))
+        imports = _importtime(cli)
+        torch_only = _importtime(["-c", "import torch"])
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    st = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
+    torch_s = med["torch"] - med["python"]
+    parts = {"interpreter start": med["python"], "import torch": torch_s, "other imports": st["other_imports"],
+             "model load": st["model_load"], "fill (first call)": st["fill_first"], "image read + write": st["file_io"]}
+    parts["rest (argparse, exit, ...)"] = med["command"] - sum(parts.values())
+    print(f"context-encoder inpaint, 481x321 photo, packaged model, fresh process: {med['command']:.2f} s wall "
+          f"(median of {repeats}, interleaved with the probes)")
+    for name, sec in parts.items():
+        print(f"  {name:28s} {sec:6.2f} s")
+    beyond = med["command"] - torch_s - st["fill_first"]
+    print(f"  beyond import torch and the fill: {beyond:.2f} s (target <= 1 s: {'met' if beyond <= 1 else 'not met'})")
+    extra = Counter()
+    for name, (self_us, _, _) in imports.items():
+        if name not in torch_only:
+            extra[name.split(".")[0]] += self_us
+    print("imports beyond `import torch` (self time, by package, one -X importtime run):")
+    for pkg, us in extra.most_common(12):
+        print(f"  {pkg:24s} {us / 1e3:7.1f} ms")
+    print(f"  {'all':24s} {sum(extra.values()) / 1e3:7.1f} ms")
+    print("watched packages: " + ", ".join(
+        f"{w} {'loaded' if w in imports else 'not loaded'}" + (" (with torch)" if w in torch_only else "")
+        for w in WATCHED))
 
 
 if __name__ == "__main__":
