@@ -182,15 +182,29 @@ def _wall(cmd: list[str], repeats: int) -> float:
     return statistics.median(times)
 
 
-def _importtime(cmd: list[str]) -> dict[str, tuple[int, int, int]]:
-    """module -> (self us, cumulative us, depth) from ``python -X importtime``."""
+def _importtime(cmd: list[str]) -> list[tuple[str, int, int]]:
+    """(module, self us, depth) in ``python -X importtime`` order: a module after what it imported."""
     err = subprocess.run([sys.executable, "-X", "importtime", *cmd], check=True, capture_output=True, text=True).stderr
-    rows = {}
+    rows = []
     for line in err.splitlines():
-        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|( *)(\S+)", line)
         if m:
-            rows.setdefault(m[4], (int(m[1]), int(m[2]), len(m[3]) // 2))
+            rows.append((m[3], int(m[1]), len(m[2]) // 2))
     return rows
+
+
+def _imported_by(rows: list[tuple[str, int, int]], name: str) -> str:
+    """The chain of our modules through which ``name`` was first imported, e.g. 'a <- b'."""
+    for i, (module, _, depth) in enumerate(rows):
+        if module == name:
+            chain = []
+            for parent, _, d in rows[i + 1:]:
+                if d < depth:
+                    depth = d
+                    if parent.startswith("context_encoder"):
+                        chain.append(parent)
+            return " <- ".join(chain) or "a top-level import of the command"
+    return ""
 
 
 def startup_breakdown(repeats: int) -> None:
@@ -212,31 +226,36 @@ def startup_breakdown(repeats: int) -> None:
             probe = subprocess.run([sys.executable, "-c", PROBE, str(photo), str(mask), str(out)], check=True,
                                    capture_output=True, text=True)
             stages.append(json.loads(probe.stdout.strip().splitlines()[-1]))
-        imports = _importtime(cli)
-        torch_only = _importtime(["-c", "import torch"])
+        help_wall = _wall([sys.executable, "-m", "context_encoder.cli", "--help"], repeats)
+        imports, help_imports = _importtime(cli), _importtime(["-m", "context_encoder.cli", "--help"])
+        torch_only = {name for name, _, _ in _importtime(["-c", "import torch"])}
     med = {k: statistics.median(v) for k, v in walls.items()}
     st = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
     torch_s = med["torch"] - med["python"]
     parts = {"interpreter start": med["python"], "import torch": torch_s, "other imports": st["other_imports"],
              "model load": st["model_load"], "fill (first call)": st["fill_first"], "image read + write": st["file_io"]}
-    parts["rest (argparse, exit, ...)"] = med["command"] - sum(parts.values())
     print(f"context-encoder inpaint, 481x321 photo, packaged model, fresh process: {med['command']:.2f} s wall "
           f"(median of {repeats}, interleaved with the probes)")
     for name, sec in parts.items():
         print(f"  {name:28s} {sec:6.2f} s")
+    print(f"  {'sum of the parts':28s} {sum(parts.values()):6.2f} s (each a median of separate processes)")
     beyond = med["command"] - torch_s - st["fill_first"]
     print(f"  beyond import torch and the fill: {beyond:.2f} s (target <= 1 s: {'met' if beyond <= 1 else 'not met'})")
     extra = Counter()
-    for name, (self_us, _, _) in imports.items():
+    for name, self_us, _ in imports:
         if name not in torch_only:
             extra[name.split(".")[0]] += self_us
-    print("imports beyond `import torch` (self time, by package, one -X importtime run):")
+    print("imports beyond `import torch` (self time by package, one -X importtime run; watched packages below):")
     for pkg, us in extra.most_common(12):
         print(f"  {pkg:24s} {us / 1e3:7.1f} ms")
     print(f"  {'all':24s} {sum(extra.values()) / 1e3:7.1f} ms")
-    print("watched packages: " + ", ".join(
-        f"{w} {'loaded' if w in imports else 'not loaded'}" + (" (with torch)" if w in torch_only else "")
-        for w in WATCHED))
+    loaded = {name for name, _, _ in imports}
+    for w in WATCHED:
+        via = "with torch" if w in torch_only else f"via {_imported_by(imports, w)}"
+        print(f"  {w:24s} " + (f"loaded ({via})" if w in loaded else "not loaded"))
+    help_torch = _imported_by(help_imports, "torch")
+    print(f"context-encoder --help: {help_wall:.2f} s wall; " +
+          (f"imports torch via {help_torch}" if help_torch else "does not import torch"))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import argparse
 import datetime
 import json
 import multiprocessing as mp
+import os
 import re
 import resource
 import statistics
@@ -99,8 +100,13 @@ def _profile(step, images, masks, state, steps: int) -> dict[str, float]:
             for e in prof.key_averages()}
 
 
-def _worker(setup: Setup, fast: bool, conn) -> None:
-    """Build one path, then serve commands: ("window", steps) -> img/s, ("profile", n), ("stop",)."""
+def _worker(setup: Setup, fast: bool, conn, env: dict[str, str]) -> None:
+    """Build one path, then serve commands: ("window", steps) -> img/s, ("profile", n), ("stop",).
+
+    ``env`` is set before the first tensor is made (torch's CPU allocator reads e.g.
+    THP_MEM_ALLOC_ENABLE once, at its first allocation).
+    """
+    os.environ.update(env)
     if setup.threads:
         torch.set_num_threads(setup.threads)
     try:
@@ -132,17 +138,19 @@ def _worker(setup: Setup, fast: bool, conn) -> None:
 
 
 def compare(setup: Setup, *, warmup: int = 2, windows: int = 3, steps: int = 3, profile_steps: int = 0,
-            sides: tuple[str, ...] = ("ours", "plain"), inline: bool = False) -> dict:
+            sides: tuple[str, ...] = ("ours", "plain"), inline: bool = False,
+            ours_env: dict[str, str] | None = None) -> dict:
     """Time ours and the plain port in turns; returns per-side medians, windows and memory.
 
     ``inline`` runs the two sides in threads of this process instead (no start-up cost, shared
-    peak RSS): for the smoke runs of the test suite.
+    peak RSS): for the smoke runs of the test suite. ``ours_env``: environment of our side only.
     """
     ctx = mp.get_context("spawn")
     procs, conns = {}, {}
     for side in sides:
         parent, child = ctx.Pipe()
-        target, worker_args = _worker, (setup, side == "ours", child)
+        env = (ours_env or {}) if side == "ours" and not inline else {}
+        target, worker_args = _worker, (setup, side == "ours", child, env)
         procs[side] = threading.Thread(target=target, args=worker_args) if inline else \
             ctx.Process(target=target, args=worker_args)
         procs[side].start()
@@ -222,7 +230,7 @@ def report(arch: str, res: dict, args: argparse.Namespace) -> None:
     ours, plain = res["ours"], res["plain"]
     info = ours["info"]
     settings = (f"{info['amp']}, {'channels_last' if info['channels_last'] else 'contiguous'}"
-                + (", compile" if args.compile else ""))
+                + (", compile" if args.compile else "") + "".join(f", {e}" for e in args.ours_env))
     print(f"{arch}: ours {ours['img_per_s']:.1f} img/s ({settings}), plain {plain['img_per_s']:.1f} img/s "
           f"(fp32, contiguous), ratio {res['ratio']:.2f}; {info['threads']} threads on {info['device']}, "
           f"windows interleaved")
@@ -259,6 +267,8 @@ def main() -> None:
                    help="memory format of our path (default: %(default)s)")
     p.add_argument("--compile", action="store_true", help="torch.compile our path")
     p.add_argument("--threads", type=int, default=0, help="torch threads in each process (default: 0 = torch's own)")
+    p.add_argument("--ours-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="an environment variable for our side only, e.g. THP_MEM_ALLOC_ENABLE=1 (repeatable)")
     p.add_argument("--warmup", type=int, default=2, help="steps before timing (default: %(default)s)")
     p.add_argument("--windows", type=int, default=3, help="timed windows per side (default: %(default)s)")
     p.add_argument("--steps", type=int, default=3, help="steps per timed window (default: %(default)s)")
@@ -275,7 +285,8 @@ def main() -> None:
         setup = Setup(arch=arch, batch_size=args.batch_size, image_size=args.image_size, bottleneck=args.bottleneck,
                       device=args.device, precision=args.precision, channels_last=args.channels_last,
                       compile=args.compile, threads=args.threads)
-        res = compare(setup, warmup=args.warmup, windows=args.windows, steps=args.steps, profile_steps=args.profile)
+        res = compare(setup, warmup=args.warmup, windows=args.windows, steps=args.steps, profile_steps=args.profile,
+                      ours_env=dict(item.split("=", 1) for item in args.ours_env))
         results[arch] = res
         report(arch, res, args)
     if args.json:
