@@ -10,10 +10,10 @@ resolution, which then only has to fix detail near the border. Memory stays line
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
-from scipy import sparse
-from scipy.sparse.linalg import cg, spsolve
 
 DIRECT_MAX = 1_000_000  # hole pixels solved by sparse LU; more: coarse to fine
 REFINE_ITERS = 300  # conjugate-gradient steps at each finer level
@@ -25,8 +25,10 @@ def hole_border(hole: np.ndarray) -> np.ndarray:
     return grown.astype(bool) & ~hole
 
 
-def _system(hole: np.ndarray, values: np.ndarray) -> tuple[sparse.csc_matrix, np.ndarray]:
+def _system(hole: np.ndarray, values: np.ndarray) -> tuple[Any, np.ndarray]:
     """The Laplace system over the hole pixels (np.nonzero order): matrix (n, n), rhs (n, C)."""
+    from scipy import sparse  # imported on first solve: only the Poisson paste needs SciPy
+
     h, w = hole.shape
     rows, cols = np.nonzero(hole)
     n = len(rows)
@@ -68,6 +70,8 @@ def _coarse_guess(hole: np.ndarray, values: np.ndarray, border: np.ndarray) -> n
 def harmonic_fill(hole: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The harmonic interpolant of ``values`` (H, W, C; read on the hole's border) over the hole
     pixels of ``hole`` (H, W) bool, in ``np.nonzero`` order: (n, C) float64."""
+    from scipy.sparse.linalg import cg, spsolve
+
     values = values.astype(np.float64)
     matrix, rhs = _system(hole, values)
     n = matrix.shape[0]
