@@ -128,6 +128,25 @@ def test_init_starts_from_the_given_weights(image_dir: Path, tmp_path: Path,
             torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
 
 
+def test_a_center_net_starts_a_whole_image_net_with_its_shared_layers(
+        image_dir: Path, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(image_dir), "--init", str(tiny_checkpoint), "--mask", "region",
+                 "--steps", "1", "--loss", "l2", "--lr-g", "1e-12", "--out", str(run), *LOOP]) == 0
+    out = capsys.readouterr().out
+    source, _ = load_generator(tiny_checkpoint)
+    tuned, cfg = load_generator(run)
+    assert cfg.full_image and not source.cfg.full_image
+    theirs = source.state_dict()
+    shared = {k: v for k, v in tuned.state_dict().items() if k in theirs and theirs[k].shape == v.shape}
+    fresh = sorted({k.rsplit(".", 1)[0] for k in tuned.state_dict() if k not in shared})
+    assert f"start at random ({', '.join(fresh)})" in out and fresh and all(k.startswith("decoder") for k in fresh)
+    assert any(k.startswith("encoder") for k in shared) and any(k.startswith("to_bottleneck") for k in shared)
+    for name, b in shared.items():
+        if b.is_floating_point() and "running" not in name:
+            torch.testing.assert_close(theirs[name], b, atol=1e-6, rtol=1e-5, msg=name)
+
+
 def test_init_with_another_architecture_is_a_one_line_error(
         image_dir: Path, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["train", "--data", str(image_dir), "--init", str(tiny_checkpoint), "--bottleneck", "16",

@@ -244,6 +244,22 @@ def load_state(module: nn.Module, path: Path) -> None:
         raise CheckpointError(f"checkpoint {path} does not match its architecture") from err
 
 
+def load_shared_state(module: nn.Module, path: Path) -> list[str]:
+    """Load the tensors of ``path`` whose names and shapes ``module`` shares (e.g. a center net's
+    encoder, bottleneck and first up-convs into a whole-image net). Returns the names of
+    ``module``'s tensors left as they were. Raises CheckpointError when nothing is shared."""
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"corrupt or truncated checkpoint {path}: {err}") from err
+    own = module.state_dict()
+    shared = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not shared:
+        raise CheckpointError(f"checkpoint {path} shares no layer with this model")
+    module.load_state_dict(shared, strict=False)
+    return [k for k in own if k not in shared]
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu",
                    arch: str | None = None) -> tuple[nn.Module, ModelConfig]:
     """Rebuild the generator from a checkpoint (or "pretrained"), in eval mode. Raises CheckpointError."""

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ARCHS = ("center", "alexnet", "autoencoder")
 MASKS = ("center", "block", "region", "folder")
 LOSSES = ("l2", "adv", "joint")
@@ -235,6 +233,8 @@ def read_config_file(path: str | Path, what: str = "config") -> dict[str, Any]:
         raise FileNotFoundError(f"{what} not found: {path}")
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise ValueError(f"{what} {path} is over {MAX_CONFIG_BYTES // 1024} KB: not a config file")
+    import yaml  # here, not at the top: only commands that read a config file pay for it
+
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from context_encoder.config import ARCHS, DEVICES, ModelConfig
+
+if TYPE_CHECKING:
+    from torch import nn
 
 RANDOM_DEFAULTS = ModelConfig(image_size=32)  # the random-init baseline's model, unless flags say otherwise
 

@@ -6,9 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from context_encoder.checkpoint import read_model_config, resolve_weights
 from context_encoder.config import (
     ARCHS,
     DEVICES,
@@ -100,6 +97,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
     values = _layered(args, DEFAULTS)
     if values["init"] and args.resume is None:  # the weights' architecture, unless overridden
+        from context_encoder.checkpoint import read_model_config, resolve_weights  # imports torch
+
         saved = read_model_config(resolve_weights(values["init"]))
         values = _layered(args, merge(DEFAULTS, {"model": to_dict(saved)}))
     return train_config_from_dict(values)
@@ -128,6 +127,8 @@ def _layered(args: argparse.Namespace, values: dict[str, Any]) -> dict[str, Any]
 def run(args: argparse.Namespace) -> int:
     cfg = resolve_train_config(args)
     if args.dry_run:
+        import yaml
+
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         return 0
     from context_encoder.training.loop import train

@@ -33,6 +33,7 @@ from context_encoder.atomic import atomic_path, open_append, write_text
 from context_encoder.checkpoint import (
     CheckpointError,
     find_checkpoint,
+    load_shared_state,
     load_state,
     load_training_state,
     read_model_config,
@@ -118,6 +119,9 @@ def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> Train
     if fast:
         gen, disc = wrap_ddp(gen, runtime), disc and wrap_ddp(disc, runtime)
         if cfg.compile:
+            # The step backpropagates twice through one D graph (retain_graph=True), which
+            # compiled backwards with donated buffers refuse.
+            torch._functorch.config.donated_buffer = False
             gen, disc = torch.compile(gen), disc and torch.compile(disc)
     else:
         runtime = Runtime(runtime.device, None, runtime.rank, runtime.world_size)
@@ -167,13 +171,20 @@ def _resume(state: TrainState, run_dir: Path, ema: float) -> int:
 
 
 def _initialize(state: TrainState, spec: str) -> None:
-    """Start the generator from trained weights whose architecture matches the run's."""
+    """Start the generator from trained weights whose architecture matches the run's. A center
+    net may start a whole-image one (``full_image``, the only difference allowed): the layers they
+    share (encoder, bottleneck, the first up-convs) are loaded, the rest keep their random init."""
     weights = resolve_weights(spec)
     saved = read_model_config(weights)
-    if saved != state.model:
-        diff = ", ".join(f"{f.name}={getattr(saved, f.name)} (run: {getattr(state.model, f.name)})"
-                         for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name))
-        raise ValueError(f"--init {spec}: its model differs from the run's: {diff}")
+    diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name)]
+    if diff == ["full_image"]:
+        fresh = load_shared_state(unwrap(state.generator), weights)
+        print(f"--init {spec}: shared layers loaded; {len(fresh)} tensors start at random "
+              f"({', '.join(sorted({k.rsplit('.', 1)[0] for k in fresh}))})")
+        return
+    if diff:
+        detail = ", ".join(f"{n}={getattr(saved, n)} (run: {getattr(state.model, n)})" for n in diff)
+        raise ValueError(f"--init {spec}: its model differs from the run's: {detail}")
     load_state(unwrap(state.generator), weights)
 
 
