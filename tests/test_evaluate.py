@@ -131,7 +131,7 @@ def test_report_and_determinism(image_dir: Path, bank_dir: Path, center_run: Pat
     assert "inner 56x56" in summary["hidden_region"]  # the checkpoint's 4-px ring
     assert list(summary["methods"]) == ["center128 +poisson", "mean-fill", "opencv-telea", "opencv-ns", "nn-hog",
                                         "nn-features (center128)"]  # the model row as `inpaint` pastes
-    assert set(summary["methods"]["mean-fill"]) == {"l1", "l2", "psnr", "ssim"}
+    assert set(summary["methods"]["mean-fill"]) == {"l1", "l2", "psnr", "ssim", "sharpness"}
     assert summary["checkpoints"]["center128"]["step"] == 3
     assert len((tmp_path / "a" / "per_image.csv").read_text().splitlines()) == 1 + 8 * 6
     assert "| method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM |" in (tmp_path / "a" / "table.md").read_text()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
-from context_encoder.evaluation.metrics import MSE_FLOOR, hole_errors, mean_rows, psnr, ssim, ssim_over
+from context_encoder.evaluation.metrics import MSE_FLOOR, hole_errors, mean_rows, psnr, sharpness, ssim, ssim_over
 
 
 def _pair(diff_rgb: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -54,11 +55,11 @@ def test_hole_errors_rejects_bad_input() -> None:
 
 
 def test_psnr_is_averaged_per_image_not_from_the_mean_mse() -> None:
-    rows = [{"l1": 1.0, "l2": 1.0, "psnr": psnr(0.01), "ssim": 0.5},
-            {"l1": 3.0, "l2": 0.01, "psnr": psnr(0.0001), "ssim": 1.0}]
+    rows = [{"l1": 1.0, "l2": 1.0, "psnr": psnr(0.01), "ssim": 0.5, "sharpness": 0.5},
+            {"l1": 3.0, "l2": 0.01, "psnr": psnr(0.0001), "ssim": 1.0, "sharpness": 1.5}]
     mean = mean_rows(rows)
     assert rows[0]["psnr"] == pytest.approx(20.0) and rows[1]["psnr"] == pytest.approx(40.0)
-    assert mean == pytest.approx({"l1": 2.0, "l2": 0.505, "psnr": 30.0, "ssim": 0.75})
+    assert mean == pytest.approx({"l1": 2.0, "l2": 0.505, "psnr": 30.0, "ssim": 0.75, "sharpness": 1.0})
     with pytest.raises(ValueError):
         mean_rows([])
 
@@ -83,3 +84,19 @@ def test_ssim_over_the_hole_only() -> None:
     right = np.zeros((32, 32), bool)
     right[:, 24:] = True
     assert ssim_over(out, target, right) < 0.5
+
+
+def test_sharpness_is_one_for_the_photo_below_for_a_blur_and_ignores_the_hole_border() -> None:
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[16:48, 16:48] = True
+    assert sharpness(photo, photo, mask) == pytest.approx(1.0)
+    blurred = cv2.GaussianBlur(photo, (0, 0), 2.0)
+    assert sharpness(np.where(mask[..., None], blurred, photo), photo, mask) < 0.3
+    # A flat fill in a flat hole: the step to the context lies on the hole's border, not counted.
+    flat = np.full_like(photo, 100)
+    filled = np.where(mask[..., None], np.uint8(200), flat)
+    assert sharpness(filled, flat, mask) == 1.0
+    # Texture where the photo has none counts as sharper.
+    assert sharpness(np.where(mask[..., None], photo, flat), flat, mask) > 1e6

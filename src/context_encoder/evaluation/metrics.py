@@ -1,4 +1,5 @@
-"""Inpainting quality over the hidden pixels, as the paper's Table 1 (Sec. 5.1): mean L1, mean L2, PSNR, SSIM.
+"""Inpainting quality over the hidden pixels, as the paper's Table 1 (Sec. 5.1): mean L1, mean L2, PSNR, SSIM,
+and a sharpness ratio (Sec. 3.2's blurry L2 fills against sharp adversarial ones).
 
 Arrays here are NumPy, as OpenCV and scikit-image take them: images uint8 (H, W, 3) in [0, 255],
 masks bool (H, W) with True = hidden. Errors are measured on the [0, 1] scale over all three
@@ -11,10 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-METRICS = ("l1", "l2", "psnr", "ssim")
+METRICS = ("l1", "l2", "psnr", "ssim", "sharpness")
 
 # An exact reconstruction has MSE 0 and infinite PSNR; the floor caps it at 100 dB so means stay finite.
 MSE_FLOOR = 1e-10
@@ -51,6 +53,30 @@ def ssim_over(output: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float
     """
     _, full = structural_similarity(output, target, channel_axis=-1, data_range=255, full=True)
     return float(full.mean(axis=-1)[mask].mean())  # (H, W, 3) -> (H, W) -> hidden pixels
+
+
+def _gradient_magnitude(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W) float64: |∇| of the grey image by central differences, on [0, 255]."""
+    grey = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    gy, gx = np.gradient(grey)
+    return np.hypot(gx, gy)
+
+
+def sharpness(output: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """Mean gradient magnitude of ``output`` over that of ``target`` inside the hole: 1.0 = as sharp
+    as the photo, below 1 = blurrier (an L2 fill), above = more texture or noise than the photo.
+
+    output, target: (H, W, 3) uint8; mask: (H, W) bool. The hole is eroded by one pixel first, so
+    the step at its border (a seam, not texture) does not count; a hole too thin for that is used
+    as it is. A flat original (mean gradient under 1e-6) gives 1.0 for a flat fill.
+    """
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE) > 0
+    region = inner if inner.any() else mask
+    out = float(_gradient_magnitude(output)[region].mean())
+    ref = float(_gradient_magnitude(target)[region].mean())
+    if ref < 1e-6:
+        return 1.0 if out < 1e-6 else out / 1e-6
+    return out / ref
 
 
 def mean_rows(rows: Iterable[Mapping[str, float]]) -> dict[str, float]:

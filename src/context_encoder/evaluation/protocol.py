@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from context_encoder.config import EVAL_PROTOCOLS
 from context_encoder.data import find_images, to_rgb
-from context_encoder.evaluation.metrics import hole_errors, ssim, ssim_over
+from context_encoder.evaluation.metrics import hole_errors, sharpness, ssim, ssim_over
 from context_encoder.geometry import center_box, center_mask, center_square
 from context_encoder.masks import MaskFolder
 
@@ -151,4 +151,5 @@ def score(output: np.ndarray, image: np.ndarray, mask: np.ndarray, protocol: str
         row["ssim"] = ssim(output[lo:hi, lo:hi], image[lo:hi, lo:hi])
     else:
         row["ssim"] = ssim_over(output, image, mask)
+    row["sharpness"] = sharpness(output, image, mask)
     return row

@@ -73,17 +73,18 @@ def summarize(ev: Evaluation) -> dict[str, Any]:
 
 
 def metrics_table(methods: dict[str, dict[str, float]]) -> list[str]:
-    """Markdown rows of the paper's layout: method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM."""
+    """Markdown rows of the paper's layout: method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM | sharpness."""
     timed = all("seconds" in m for m in methods.values())
-    lines = ["| method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM |" + (" s / photo |" if timed else ""),
-             "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if timed else "")]
-    lines += [f"| {name} | {m['l1']:.2f} | {m['l2']:.2f} | {m['psnr']:.2f} | {m['ssim']:.3f} |"
+    head = "| method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM | sharpness |"
+    lines = [head + (" s / photo |" if timed else ""),
+             "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if timed else "")]
+    lines += [f"| {name} | {m['l1']:.2f} | {m['l2']:.2f} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['sharpness']:.2f} |"
               + (f" {m['seconds']:.3f} |" if timed else "") for name, m in methods.items()]
     return lines
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    """``table.md``: the paper's Table 1 layout (method | mean L1 | mean L2 | PSNR | SSIM)."""
+    """``table.md``: the paper's Table 1 layout (method | mean L1 | mean L2 | PSNR | SSIM), plus sharpness."""
     size = f"{summary['image_size']} px" if summary["image_size"] else "own size"
     lines = [f"Protocol `{summary['protocol']}` on `{summary['data']}` ({summary['n_images']} images, "
              f"{size}); hidden: {summary['hidden_region']}; SSIM: {summary['ssim_region']}.",
