@@ -1,26 +1,33 @@
 """Feature learning by inpainting on CIFAR-10 (the paper's Sec. 5.2 / Table 2, scaled to 2 CPU cores).
 
-Pre-trains the same 32 px center-net encoder without labels on CIFAR-10 ``train`` under five
-regimes, with the same steps and batch size for each, for every seed:
+Pre-trains an encoder without labels on CIFAR-10 ``train`` under several regimes, with the same
+steps and batch size for each, for every seed:
 
     random       no pre-training (DCGAN init from the seed)
     autoencoder  whole-image reconstruction, no hole
-    center       context encoder, center hole (the generator outputs the 16×16 center)
+    center       context encoder, center hole (the center net outputs the 16×16 center)
     block        context encoder, random blocks (whole-image output)
     region       context encoder, random regions (whole-image output)
 
-then fits a linear probe (frozen features, logistic regression) on a labelled subset of ``train``
+``--arch center`` (the default) is the three-layer center net at 32 px; ``--arch alexnet`` is the
+paper's net (AlexNet conv1–pool5 + the channel-wise fully-connected layer) on the 32 px images
+upsampled to the smallest size whose pool5 map is 3×3 (127 px), probed on pool5.
+
+Then fits a linear probe (frozen features, logistic regression) on a labelled subset of ``train``
 and reports top-1 on ``test``, plus the share of same-class images among each test image's 5
-nearest training images in feature space. Prints a table, writes results.json / results.md and a
-nearest-neighbour figure, and fills the results block of docs/feature_learning.md.
+nearest training images in feature space. Prints a table, writes results.json / results.md
+(results_alexnet.* for alexnet) and a nearest-neighbour figure, and fills the arch's results
+block of docs/feature_learning.md.
 
 Resumable: each pre-training run lives in WORK_DIR/runs/<variant>-s<seed>-<hash of its settings>
-(finished runs are skipped, interrupted ones resume from their last checkpoint) and each probe
-result in WORK_DIR/results/, so the experiment can be run in pieces (e.g. ``--seeds 0`` first).
+(``alexnet-<variant>-…`` for alexnet; finished runs are skipped, interrupted ones resume from their
+last checkpoint) and each probe result in WORK_DIR/results/, so the experiment can be run in pieces
+(e.g. ``--seeds 0`` first).
 
     python benchmarks/feature_learning.py                      # the full experiment (~60 min)
     python benchmarks/feature_learning.py --steps 20 --seeds 0 --pretrain-images 2000 \\
         --probe-per-class 100 --test-per-class 50 --out-dir /tmp/fl --doc ''   # a smoke run
+    OMP_NUM_THREADS=1 python benchmarks/feature_learning.py --arch alexnet   # the paper's net (~40 min)
 """
 
 from __future__ import annotations
@@ -40,8 +47,9 @@ import numpy as np
 import torch
 
 from context_encoder.checkpoint import find_checkpoint, load_generator, load_training_state
-from context_encoder.config import ModelConfig, train_config_from_dict
-from context_encoder.representation.features import extract, nearest_neighbours, random_generator
+from context_encoder.config import MAX_IMAGE_SIZE, ModelConfig, train_config_from_dict
+from context_encoder.models.alexnet import pool5_size
+from context_encoder.representation.features import LAYERS, extract, nearest_neighbours, random_generator
 from context_encoder.representation.probe import LabelledImages, linear_probe, load_labelled
 from context_encoder.training.loop import train
 
@@ -53,38 +61,80 @@ VARIANTS: dict[str, dict | None] = {
     "block": {"model": {"arch": "center"}, "mask": {"kind": "block"}},
     "region": {"model": {"arch": "center"}, "mask": {"kind": "region"}},
 }
-MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
+# The alexnet net always outputs the whole image; its autoencoder hides nothing (--mask none).
+ALEXNET_VARIANTS: dict[str, dict | None] = {
+    "random": None,
+    "autoencoder": {"mask": {"kind": "none"}},
+    "center": {"mask": {"kind": "center"}},
+    "block": {"mask": {"kind": "block"}},
+    "region": {"mask": {"kind": "region"}},
+}
+ARCH_VARIANTS = {"center": VARIANTS, "alexnet": ALEXNET_VARIANTS}
+MARKS = {"center": ("<!-- results:start -->", "<!-- results:end -->"),
+         "alexnet": ("<!-- results-alexnet:start -->", "<!-- results-alexnet:end -->")}
+# Per-arch defaults of the flags left unset (None). alexnet: sized for ~40 min on a 2-core CPU (measured
+# 0.68 steps/s at batch 32 and ~60 probe images/s, one thread): 4 runs × 300 steps + 6 probes × 3000 images.
+ARCH_DEFAULTS: dict[str, dict[str, object]] = {
+    "center": {"variants": ",".join(VARIANTS), "steps": 800, "batch_size": 64, "pretrain_images": 0,
+               "probe_per_class": 1000, "test_per_class": 0, "layer": "encoder", "pool": 2,
+               "nn_variants": "center,random"},
+    "alexnet": {"variants": "random,autoencoder,region", "steps": 300, "batch_size": 32, "pretrain_images": 10000,
+                "probe_per_class": 200, "test_per_class": 100, "layer": "pool5", "pool": 0,
+                "nn_variants": "region,random"},
+}
 K = 5
+
+
+def alexnet_size(min_pool5: int = 3) -> int:
+    """The smallest input side the config accepts for alexnet (>= 96) whose pool5 map is at least
+    ``min_pool5`` × ``min_pool5``: 127 px for 3×3."""
+    return next(s for s in range(96, MAX_IMAGE_SIZE + 1) if pool5_size(s) >= min_pool5)
+
+
+def _arch_flag(p: argparse.ArgumentParser, flag: str, text: str, **kw: object) -> None:
+    """A flag whose default depends on --arch (ARCH_DEFAULTS): absent from the namespace when unset."""
+    d = {arch: ARCH_DEFAULTS[arch][flag.lstrip("-").replace("-", "_")] for arch in ARCH_DEFAULTS}
+    p.add_argument(flag, default=argparse.SUPPRESS, **kw,
+                   help=f"{text} (default: {d['center']} for center, {d['alexnet']} for alexnet)")
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--arch", default="center", choices=tuple(ARCH_VARIANTS),
+                   help=f"center: the three-layer center net at 32 px; alexnet: the paper's net at {alexnet_size()} px")
     p.add_argument("--archive", type=Path, default=REPO.parent / "shared/data/cifar10.tar.gz",
                    help="cifar10.tar.gz holding cifar10/{train,test}/<class>/*.jpg")
     p.add_argument("--work-dir", type=Path, default=Path.home() / ".cache/context-encoder/feature-learning",
                    help="extracted data, pre-training runs and cached probe results (outside the repo)")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
+    _arch_flag(p, "--variants", "comma-separated subset of " + ",".join(VARIANTS))
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (init, data order, masks)")
-    p.add_argument("--steps", type=int, default=800, help="pre-training steps per run (same for every variant)")
-    p.add_argument("--batch-size", type=int, default=64, help="pre-training batch size")
+    _arch_flag(p, "--steps", "pre-training steps per run (same for every variant)", type=int)
+    _arch_flag(p, "--batch-size", "pre-training batch size", type=int)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine schedule)")
-    p.add_argument("--nef", type=int, default=32, help="encoder width (features: 8·nef × 4 × 4)")
-    p.add_argument("--ngf", type=int, default=32, help="decoder width")
-    p.add_argument("--bottleneck", type=int, default=512, help="bottleneck channels")
+    p.add_argument("--nef", type=int, default=32, help="center net: encoder width (features: 8·nef × 4 × 4)")
+    p.add_argument("--ngf", type=int, default=32, help="center net: decoder width")
+    p.add_argument("--bottleneck", type=int, default=512, help="center net: bottleneck channels")
     p.add_argument("--workers", type=int, default=1, help="data-loading processes while pre-training")
-    p.add_argument("--pretrain-images", type=int, default=0, help="seeded subset of train for pre-training (0 = all)")
-    p.add_argument("--probe-per-class", type=int, default=1000, help="labelled train images per class for the probe")
-    p.add_argument("--test-per-class", type=int, default=0, help="test images per class (0 = all 1000)")
-    p.add_argument("--layer", default="encoder", choices=("encoder", "bottleneck"), help="probed layer")
-    p.add_argument("--pool", type=int, default=2, help="average the 4×4 map to k×k before the probe")
+    _arch_flag(p, "--pretrain-images", "seeded subset of train for pre-training (0 = all)", type=int)
+    _arch_flag(p, "--probe-per-class", "labelled train images per class for the probe", type=int)
+    _arch_flag(p, "--test-per-class", "test images per class (0 = all 1000)", type=int)
+    _arch_flag(p, "--layer", "probed layer (center: encoder | bottleneck; alexnet: pool5 | conv5)",
+               choices=sorted({n for names in LAYERS.values() for n in names}))
+    _arch_flag(p, "--pool", "average the feature map to k×k before the probe (0 = not pooled)", type=int)
     p.add_argument("--nn-queries", type=int, default=8, help="query images in the nearest-neighbour figure")
-    p.add_argument("--nn-variants", default="center,random", help="the two variants the figure compares")
+    _arch_flag(p, "--nn-variants", "the two variants the figure compares")
     p.add_argument("--out-dir", type=Path, default=REPO / "docs/feature_learning",
-                   help="where results.json, results.md and the figure go")
+                   help="where results.json (results_alexnet.json for alexnet), results.md and the figure go")
     p.add_argument("--doc", default=str(REPO / "docs/feature_learning.md"),
-                   help=f"markdown file whose {MARK_START} block is replaced ('' = none)")
-    return p.parse_args()
+                   help="markdown file whose results block (results-alexnet for alexnet) is replaced ('' = none)")
+    args = p.parse_args()
+    for key, value in ARCH_DEFAULTS[args.arch].items():  # flags left unset (SUPPRESS: absent) take the arch's
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    if args.layer not in LAYERS[args.arch]:
+        p.error(f"--layer {args.layer} is not a layer of --arch {args.arch}: choose from {LAYERS[args.arch]}")
+    return args
 
 
 def digest(obj: object) -> str:
@@ -125,21 +175,33 @@ def pretrain_folder(root: Path, work_dir: Path, n: int) -> Path:
     return folder
 
 
+def image_size(args: argparse.Namespace) -> int:
+    """The model's input side: CIFAR-10's own 32 px for the center net, upsampled for alexnet."""
+    return 32 if args.arch == "center" else alexnet_size()
+
+
 def model_config(args: argparse.Namespace) -> ModelConfig:
+    if args.arch == "alexnet":  # fixed AlexNet widths: nef, ngf and bottleneck do not apply
+        return ModelConfig(arch="alexnet", image_size=image_size(args))
     return ModelConfig(arch="center", image_size=32, nef=args.nef, ngf=args.ngf, bottleneck=args.bottleneck)
 
 
 def pretrain_values(args: argparse.Namespace, variant: str, seed: int, data: Path) -> dict:
     """The TrainConfig (as a dict, without ``out``) of one pre-training run."""
     m = model_config(args)
+    model = {"image_size": 32, "nef": m.nef, "ngf": m.ngf, "bottleneck": m.bottleneck}
+    if args.arch == "alexnet":
+        model = {"arch": "alexnet", "image_size": m.image_size}
     values = {
-        "model": {"image_size": 32, "nef": m.nef, "ngf": m.ngf, "bottleneck": m.bottleneck},
-        "data": {"data": [str(data)], "load_size": 32, "workers": args.workers},
+        "model": model,
+        # A shorter side of load_size = image_size: CIFAR's 32 px squares resized (bicubic) to the model size.
+        "data": {"data": [str(data)], "load_size": m.image_size, "workers": args.workers},
         "loss": {"kind": "l2"}, "optim": {"lr_g": args.lr, "lr_schedule": "cosine"},
         "batch_size": args.batch_size, "steps": args.steps, "seed": seed, "device": "cpu",
-        "log_every": 50, "sample_every": args.steps, "ckpt_every": max(50, args.steps // 8),
+        "log_every": 50 if args.arch == "center" else 10, "sample_every": args.steps,
+        "ckpt_every": max(50, args.steps // 8),
     }
-    for section, extra in (VARIANTS[variant] or {}).items():
+    for section, extra in (ARCH_VARIANTS[args.arch][variant] or {}).items():
         values[section] = {**values.get(section, {}), **extra}
     return values
 
@@ -151,14 +213,24 @@ def finished_step(run_dir: Path) -> int:
         return 0
 
 
-def pretrain(args: argparse.Namespace, variant: str, seed: int, data: Path) -> tuple[str, Path | None]:
-    """Run (or resume, or skip) one pre-training; returns (run name, run dir or None for random)."""
-    if VARIANTS[variant] is None:
-        return f"{variant}-s{seed}-{digest(dataclasses.asdict(model_config(args)))}", None
-    values = pretrain_values(args, variant, seed, data)
+def run_name(args: argparse.Namespace, variant: str, seed: int, values: dict | None) -> str:
+    """<variant>-s<seed>-<hash> (alexnet-<variant>-… for alexnet): a hash of everything that
+    changes the model, so runs of different settings or archs never share a directory."""
+    prefix = "" if args.arch == "center" else f"{args.arch}-"
+    if values is None:
+        return f"{prefix}{variant}-s{seed}-{digest(dataclasses.asdict(model_config(args)))}"
     bookkeeping = ("log_every", "sample_every", "ckpt_every")  # do not change the model: not in the name
     semantic = {k: v for k, v in values.items() if k not in bookkeeping}
-    name = f"{variant}-s{seed}-{digest({**semantic, 'data': {**values['data'], 'workers': None}})}"
+    semantic["data"] = {**values["data"], "workers": None}
+    return f"{prefix}{variant}-s{seed}-{digest(semantic)}"
+
+
+def pretrain(args: argparse.Namespace, variant: str, seed: int, data: Path) -> tuple[str, Path | None]:
+    """Run (or resume, or skip) one pre-training; returns (run name, run dir or None for random)."""
+    if ARCH_VARIANTS[args.arch][variant] is None:
+        return run_name(args, variant, seed, None), None
+    values = pretrain_values(args, variant, seed, data)
+    name = run_name(args, variant, seed, values)
     run_dir = args.work_dir / "runs" / name
     done = finished_step(run_dir)
     if done >= args.steps:
@@ -186,11 +258,13 @@ def run_stats(run_dir: Path | None, batch_size: int) -> dict:
 
 
 @functools.cache
-def probe_sets(root: Path, per_class: int, test_per_class: int) -> tuple[LabelledImages, LabelledImages]:
-    """The labelled probe sets (seeded subsets), decoded once and shared by every model."""
-    print("decoding the probe images", flush=True)
-    train_set = load_labelled(root / "train", image_size=32, per_class=per_class, seed=0)
-    test_set = load_labelled(root / "test", image_size=32, per_class=test_per_class, seed=0, classes=train_set.classes)
+def probe_sets(root: Path, per_class: int, test_per_class: int, size: int) -> tuple[LabelledImages, LabelledImages]:
+    """The labelled probe sets (seeded subsets) at ``size`` px (CIFAR's 32 px squares resized with
+    Pillow bicubic, as pre-training loads them), decoded once and shared by every model."""
+    print(f"decoding the probe images at {size} px", flush=True)
+    train_set = load_labelled(root / "train", image_size=size, per_class=per_class, seed=0)
+    test_set = load_labelled(root / "test", image_size=size, per_class=test_per_class, seed=0,
+                             classes=train_set.classes)
     return train_set, test_set
 
 
@@ -208,7 +282,7 @@ def probe(args: argparse.Namespace, variant: str, seed: int, name: str, run_dir:
     cache = args.work_dir / "results" / f"{name}-{digest(settings)}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
-    train_set, test_set = probe_sets(root, args.probe_per_class, args.test_per_class)
+    train_set, test_set = probe_sets(root, args.probe_per_class, args.test_per_class, image_size(args))
     gen = random_generator(model_config(args), seed) if run_dir is None else load_generator(run_dir, "cpu")[0]
     kw = {"layer": args.layer, "pool": args.pool, "batch_size": 500}
     t0 = time.perf_counter()
@@ -269,12 +343,25 @@ def _cell(row: dict, key: str, scale: float = 100.0, fmt: str = ".2f") -> str:
     return f"{scale * row[key]:{fmt}}{spread}"
 
 
+def setup_line(args: argparse.Namespace, r0: dict) -> str:
+    """The sentence above the table: what was probed, on how many images, after what pre-training."""
+    pooled = f"pool {args.pool}×{args.pool}" if args.pool > 0 else "not pooled"
+    head = f"Linear probe on `{args.layer}` features ({pooled} → {r0['feature_dim']} dims)"
+    probe_data = f"{r0['n_train']} labelled train images, {r0['n_test']} test images"
+    budget = f"{args.steps} steps × batch {args.batch_size} (L2 loss, Adam {args.lr:g}, cosine)"
+    if args.arch == "center":
+        return (f"{head}, {probe_data}; pre-training {budget}, bottleneck {args.bottleneck}, nef {args.nef}. "
+                "Mean ± std over seeds.")
+    side = image_size(args)
+    images = f"{args.pretrain_images} unlabelled train images" if args.pretrain_images else "all 50000 train images"
+    no_hole_note = "; the autoencoder hides nothing and weighs every pixel" if "autoencoder" in args.variants else ""
+    return (f"{head} of AlexNet conv1–pool5 + channel-wise FC at {side} px (CIFAR-10's 32 px upsampled, bicubic; "
+            f"pool5 256 × {pool5_size(side)} × {pool5_size(side)}), {probe_data}; pre-training {budget} on "
+            f"{images}{no_hole_note}. Mean ± std over seeds.")
+
+
 def markdown(rows: list[dict], args: argparse.Namespace, records: list[dict], figure: Path | None) -> str:
-    r0 = records[0]
-    lines = [f"Linear probe on `{args.layer}` features (pool {args.pool}×{args.pool} → {r0['feature_dim']} dims), "
-             f"{r0['n_train']} labelled train images, {r0['n_test']} test images; pre-training {args.steps} steps × "
-             f"batch {args.batch_size} (L2 loss, Adam {args.lr:g}, cosine), bottleneck {args.bottleneck}, "
-             f"nef {args.nef}. Mean ± std over seeds.", "",
+    lines = [setup_line(args, records[0]), "",
              "| pre-training | seeds | linear top-1 (%) | 5-NN same class (%) | final L2 | steps/s |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
@@ -289,7 +376,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, records: list[dict], fi
     return "\n".join(lines) + "\n"
 
 
-def nn_figure(records: list[dict], variants: list[str], path: Path) -> Path | None:
+def nn_figure(records: list[dict], variants: list[str], path: Path, layer: str) -> Path | None:
     """Rows of: query | its 5 nearest training images for variant A | the same for variant B."""
     import matplotlib
 
@@ -323,7 +410,7 @@ def nn_figure(records: list[dict], variants: list[str], path: Path) -> Path | No
     axes[0, 0].set_title("query", fontsize=8)
     for k, r in enumerate(picked):
         axes[0, 2 + k * (K + 1) + K // 2].set_title(f"{r['variant']} (seed {r['seed']}): {K} nearest", fontsize=8)
-    fig.suptitle("Nearest training images in encoder feature space (green = same class)", fontsize=9)
+    fig.suptitle(f"Nearest training images in {layer} feature space (green = same class)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -332,32 +419,36 @@ def nn_figure(records: list[dict], variants: list[str], path: Path) -> Path | No
 
 
 def write_outputs(args: argparse.Namespace, records: list[dict], variants: list[str]) -> None:
+    """results.{md,json} (results_alexnet.* for alexnet), the figure, and the arch's block of ``--doc``."""
     rows = summarise(records, variants)
+    suffix, prefix = ("", "") if args.arch == "center" else (f"_{args.arch}", f"{args.arch}_")
     nn_pair = args.nn_variants.split(",")
-    figure = nn_figure(records, nn_pair, args.out_dir / f"nn_{'_vs_'.join(nn_pair)}.png")
+    figure = nn_figure(records, nn_pair, args.out_dir / f"nn_{prefix}{'_vs_'.join(nn_pair)}.png", args.layer)
     text = markdown(rows, args, records, figure)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "results.md").write_text(text)
+    (args.out_dir / f"results{suffix}.md").write_text(text)
     slim = [{k: v for k, v in r.items() if not k.startswith("nn_")} for r in records]
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    (args.out_dir / "results.json").write_text(json.dumps({"settings": settings, "summary": rows, "runs": slim},
-                                                          indent=1))
+    (args.out_dir / f"results{suffix}.json").write_text(
+        json.dumps({"settings": settings, "summary": rows, "runs": slim}, indent=1))
     print("\n" + text)
     doc = Path(args.doc) if args.doc else None
+    start, end = MARKS[args.arch]
     if doc is not None and doc.is_file():
         old = doc.read_text()
-        if MARK_START in old and MARK_END in old:
-            head, rest = old.split(MARK_START, 1)
-            doc.write_text(head + MARK_START + "\n" + text + MARK_END + rest.split(MARK_END, 1)[1])
-            print(f"updated the results block of {doc}")
+        if start in old and end in old:
+            head, rest = old.split(start, 1)
+            doc.write_text(head + start + "\n" + text + end + rest.split(end, 1)[1])
+            print(f"updated the {start} block of {doc}")
 
 
 def main() -> None:
     args = parse_args()
     variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in VARIANTS]
+    known = ARCH_VARIANTS[args.arch]
+    unknown = [v for v in variants if v not in known]
     if unknown:
-        raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+        raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(known)}")
     seeds = [int(s) for s in args.seeds.split(",") if s]
     root = prepare_cifar(args.archive, args.work_dir)
     data = pretrain_folder(root, args.work_dir, args.pretrain_images)

@@ -106,3 +106,19 @@ def test_autoencoder_mode_trains(tmp_path: Path, image_dir: Path) -> None:
     out = tmp_path / "ae.npz"
     assert main(["features", "--checkpoint", str(run), "--data", str(image_dir), "-o", str(out)]) == 0
     assert load_features(out)[0].shape == (8, 64 * 16)
+
+
+def test_mask_none_makes_any_arch_an_autoencoder(tmp_path: Path, image_dir: Path) -> None:
+    """--mask none (here with the AlexNet net): nothing hidden, every pixel in the loss, so it trains."""
+    from context_encoder.config import train_config_from_dict
+    from context_encoder.device import setup_runtime
+    from context_encoder.training.loop import build_gan, mask_sampler_for
+    from context_encoder.training.step import prepare_batch
+
+    cfg = train_config_from_dict({"data": {"data": [str(image_dir)]}, "model": {"arch": "alexnet", "image_size": 127},
+                                  "mask": {"kind": "none"}, "loss": {"kind": "l2"}, "steps": 1, "precision": "fp32"})
+    state = build_gan(cfg, setup_runtime("cpu", "fp32"))
+    masks = mask_sampler_for(cfg)(2, torch.Generator().manual_seed(0))
+    images = torch.randint(0, 256, (2, 3, 127, 127), dtype=torch.uint8)
+    real, inp, target, weights = prepare_batch(images, masks, state)
+    assert state.no_hole and not masks.any() and torch.equal(inp, real) and bool((weights == 1).all())

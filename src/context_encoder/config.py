@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ARCHS = ("center", "alexnet", "autoencoder")
-MASKS = ("center", "block", "region", "folder")
+MASKS = ("center", "block", "region", "folder", "none")  # none: no hole (an autoencoder of any arch)
 LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -74,7 +74,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class MaskConfig:
-    kind: str = "center"  # center | block | region | folder
+    kind: str = "center"  # center | block | region | folder | none
     folder: str = ""  # PNG masks (white = hole) for kind == "folder"
 
 

@@ -90,9 +90,10 @@ class MaskedImages(torch.utils.data.Dataset):
 
 
 def mask_sampler_for(cfg: TrainConfig) -> MaskFn:
-    """``sampler(n, generator) -> (n, 1, S, S)`` masks of the run; the autoencoder hides nothing."""
+    """``sampler(n, generator) -> (n, 1, S, S)`` masks of the run; an autoencoder (``--arch
+    autoencoder``, or any arch with ``--mask none``) hides nothing."""
     s = cfg.model.image_size
-    if cfg.model.arch == "autoencoder":
+    if cfg.model.arch == "autoencoder" or cfg.mask.kind == "none":
         return lambda n, generator: torch.zeros(n, 1, s, s)
     return MaskSampler(cfg.mask.kind, s, cfg.model.overlap_px, cfg.mask.folder)
 
@@ -126,7 +127,7 @@ def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> Train
     else:
         runtime = Runtime(runtime.device, None, runtime.rank, runtime.world_size)
     return TrainState(gen, disc, opt_g, opt_d, runtime.grad_scaler(), cfg.model, cfg.loss, runtime,
-                    center_disc, channels_last=cl)
+                    center_disc, channels_last=cl, no_hole=cfg.model.arch == "autoencoder" or cfg.mask.kind == "none")
 
 
 def total_steps(cfg: TrainConfig, n_images: int, world_size: int) -> int:

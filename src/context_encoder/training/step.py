@@ -46,6 +46,7 @@ class TrainState:
     center_disc: bool  # discriminator sees only the center square
     channels_last: bool = True
     ema: WeightEMA | None = None  # moving average of the generator weights (--ema)
+    no_hole: bool = False  # an autoencoder: nothing hidden, every pixel weighs 1 in the loss
 
 
 def crop_center(x: torch.Tensor) -> torch.Tensor:
@@ -61,7 +62,7 @@ def prepare_batch(images: torch.Tensor, masks: torch.Tensor, state: TrainState) 
     real = uint8_to_float(images.to(dev, non_blocking=True)).contiguous(memory_format=fmt)
     mask = masks.to(dev, non_blocking=True).float()
     inp = fill_hole(real, mask).contiguous(memory_format=fmt)
-    if state.model.arch == "autoencoder":
+    if state.no_hole:
         weights = torch.ones_like(mask)
     else:
         weights = ring_weights(mask, state.model.overlap_px, state.loss.ring_weight)
