@@ -73,13 +73,16 @@ def summarize(ev: Evaluation) -> dict[str, Any]:
 
 
 def metrics_table(methods: dict[str, dict[str, float]]) -> list[str]:
-    """Markdown rows of the paper's layout: method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM | sharpness."""
+    """Markdown rows of the paper's layout: method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM, then
+    sharpness and seconds per photo where every method has them (older reports lack sharpness)."""
+    sharp = all("sharpness" in m for m in methods.values())
     timed = all("seconds" in m for m in methods.values())
-    head = "| method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM | sharpness |"
+    head = "| method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM |" + (" sharpness |" if sharp else "")
     lines = [head + (" s / photo |" if timed else ""),
-             "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if timed else "")]
-    lines += [f"| {name} | {m['l1']:.2f} | {m['l2']:.2f} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['sharpness']:.2f} |"
-              + (f" {m['seconds']:.3f} |" if timed else "") for name, m in methods.items()]
+             "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if sharp else "") + (" ---: |" if timed else "")]
+    lines += [f"| {name} | {m['l1']:.2f} | {m['l2']:.2f} | {m['psnr']:.2f} | {m['ssim']:.3f} |"
+              + (f" {m['sharpness']:.2f} |" if sharp else "") + (f" {m['seconds']:.3f} |" if timed else "")
+              for name, m in methods.items()]
     return lines
 
 
