@@ -228,16 +228,20 @@ def read_model_config(weights: Path) -> ModelConfig:
     return stored
 
 
-def load_state(module: nn.Module, path: Path) -> None:
-    """Load safetensors weights into ``module`` (any float dtype on disk), strictly."""
+def _read_state(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; CheckpointError when missing, corrupt or truncated."""
     try:
-        state = load_file(str(path))
+        return load_file(str(path))
     except FileNotFoundError as err:
         raise CheckpointError(f"checkpoint file not found: {path}") from err
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"corrupt or truncated checkpoint {path}: {err}") from err
+
+
+def load_state(module: nn.Module, path: Path) -> None:
+    """Load safetensors weights into ``module`` (any float dtype on disk), strictly."""
     own = module.state_dict()
-    state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
+    state = {k: v.to(own[k].dtype) if k in own else v for k, v in _read_state(path).items()}
     try:
         module.load_state_dict(state)
     except RuntimeError as err:
@@ -248,12 +252,8 @@ def load_shared_state(module: nn.Module, path: Path) -> list[str]:
     """Load the tensors of ``path`` whose names and shapes ``module`` shares (e.g. a center net's
     encoder, bottleneck and first up-convs into a whole-image net). Returns the names of
     ``module``'s tensors left as they were. Raises CheckpointError when nothing is shared."""
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"corrupt or truncated checkpoint {path}: {err}") from err
     own = module.state_dict()
-    shared = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and own[k].shape == v.shape}
+    shared = {k: v.to(own[k].dtype) for k, v in _read_state(path).items() if k in own and own[k].shape == v.shape}
     if not shared:
         raise CheckpointError(f"checkpoint {path} shares no layer with this model")
     module.load_state_dict(shared, strict=False)

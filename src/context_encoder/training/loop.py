@@ -89,11 +89,16 @@ class MaskedImages(torch.utils.data.Dataset):
         return self.images[item], self.masks(1, g)[0].to(torch.uint8)
 
 
+def hides_nothing(cfg: TrainConfig) -> bool:
+    """An autoencoder run: ``--arch autoencoder``, or any arch with ``--mask none``."""
+    return cfg.model.arch == "autoencoder" or cfg.mask.kind == "none"
+
+
 def mask_sampler_for(cfg: TrainConfig) -> MaskFn:
     """``sampler(n, generator) -> (n, 1, S, S)`` masks of the run; an autoencoder (``--arch
     autoencoder``, or any arch with ``--mask none``) hides nothing."""
     s = cfg.model.image_size
-    if cfg.model.arch == "autoencoder" or cfg.mask.kind == "none":
+    if hides_nothing(cfg):
         return lambda n, generator: torch.zeros(n, 1, s, s)
     return MaskSampler(cfg.mask.kind, s, cfg.model.overlap_px, cfg.mask.folder)
 
@@ -127,7 +132,7 @@ def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> Train
     else:
         runtime = Runtime(runtime.device, None, runtime.rank, runtime.world_size)
     return TrainState(gen, disc, opt_g, opt_d, runtime.grad_scaler(), cfg.model, cfg.loss, runtime,
-                    center_disc, channels_last=cl, no_hole=cfg.model.arch == "autoencoder" or cfg.mask.kind == "none")
+                    center_disc, channels_last=cl, no_hole=hides_nothing(cfg))
 
 
 def total_steps(cfg: TrainConfig, n_images: int, world_size: int) -> int:
