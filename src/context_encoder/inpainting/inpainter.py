@@ -17,6 +17,7 @@ with irregular masks that scored 1.8 dB PSNR better than showing it the known pi
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from torch import nn
 
 from context_encoder.checkpoint import PACKAGED_CENTER, load_generator, packaged_weights
 from context_encoder.config import InpaintConfig, ModelConfig
-from context_encoder.data import float_to_uint8, uint8_to_float
+from context_encoder.data import uint8_to_float
 from context_encoder.device import resolve_device
 from context_encoder.geometry import center_hole, hole_box
 from context_encoder.inference import predict
@@ -84,19 +85,26 @@ class _Level:
         return cls(job, r0, c0, 0.0, np.zeros((r1 - r0, c1 - c0, 3), np.float32),
                    np.zeros((r1 - r0, c1 - c0), np.float32))
 
-    def add(self, window: RefineWindow, up: np.ndarray) -> None:
-        """Accumulate a window's upscaled prediction ``up`` (side, side, 3) with its tent weights."""
+    def span(self, window: RefineWindow) -> tuple[int, int, int, int] | None:
+        """Where ``window`` adds to this level, (row0, row1, col0, col1) end-exclusive: its hole box
+        (where its weights are non-zero) within the window and the level's box; None if empty."""
         self.box = window.box[2]
+        br, bc, b = window.box
         h, w = self.wsum.shape
-        r0, r1 = max(window.top, self.top), min(window.top + window.side, self.top + h)
-        c0, c1 = max(window.left, self.left), min(window.left + window.side, self.left + w)
-        if r0 >= r1 or c0 >= c1:
-            return
+        r0 = max(math.floor(br), window.top, self.top)
+        r1 = min(math.ceil(br + b), window.top + window.side, self.top + h)
+        c0 = max(math.floor(bc), window.left, self.left)
+        c1 = min(math.ceil(bc + b), window.left + window.side, self.left + w)
+        return (r0, r1, c0, c1) if r0 < r1 and c0 < c1 else None
+
+    def add(self, window: RefineWindow, span: tuple[int, int, int, int], up: np.ndarray) -> None:
+        """Accumulate ``up`` (row1-row0, col1-col0, 3), the window's upscaled prediction over
+        ``span`` (:meth:`span`), with its tent weights."""
+        r0, r1, c0, c1 = span
         rows, cols = np.arange(r0, r1), np.arange(c0, c1)
         weight = window.weights(rows[:, None], cols[None, :]).astype(np.float32)  # (r1-r0, c1-c0)
         sl = (slice(r0 - self.top, r1 - self.top), slice(c0 - self.left, c1 - self.left))
-        self.acc[sl] += weight[..., None] * up[r0 - window.top : r1 - window.top,
-                                                c0 - window.left : c1 - window.left]
+        self.acc[sl] += weight[..., None] * up
         self.wsum[sl] += weight
 
     def apply(self) -> None:
@@ -247,15 +255,26 @@ class Inpainter:
                 tasks.append((level, w))
         preds = self._run([self._model_input(level.job, w) for level, w in tasks])
         for (level, w), pred in zip(tasks, preds):
-            level.add(w, self._upscale(pred, w.side))
+            span = level.span(w)
+            if span is not None:
+                r0, r1, c0, c1 = span
+                level.add(w, span, self._upscale(pred, w.side, (r0 - w.top, r1 - w.top, c0 - w.left, c1 - w.left)))
         for level in {id(lv): lv for lv, _ in tasks}.values():
             level.apply()
 
-    def _upscale(self, pred: torch.Tensor, side: int) -> np.ndarray:
-        """A prediction (3, S, S) in [-1, 1] resized to ``side``: (side, side, 3) float in [0, 255]."""
+    def _upscale(self, pred: torch.Tensor, side: int, part: tuple[int, int, int, int]) -> np.ndarray:
+        """Rows row0:row1, cols col0:col1 (``part``, window px) of a prediction (3, S, S) in [-1, 1]
+        bicubically resized to ``side``: (row1-row0, col1-col0, 3) float in [0, 255]. Only that part
+        is interpolated (a coarse window can be thousands of px wide)."""
         up = pred.permute(1, 2, 0).numpy()  # (S, S, 3)
-        if side != self.cfg.image_size:
-            up = cv2.resize(up, (side, side), interpolation=cv2.INTER_CUBIC)
+        r0, r1, c0, c1 = part
+        if side == self.cfg.image_size:
+            up = up[r0:r1, c0:c1]
+        else:  # cv2.resize's sampling, (x + 0.5) * S / side - 0.5, for the part's pixels only
+            k = self.cfg.image_size / side
+            affine = np.array([[k, 0, (c0 + 0.5) * k - 0.5], [0, k, (r0 + 0.5) * k - 0.5]])
+            up = cv2.warpAffine(np.ascontiguousarray(up), affine, (c1 - c0, r1 - r0), borderMode=cv2.BORDER_REPLICATE,
+                                flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
         return (np.clip(up, -1.0, 1.0) + 1.0) * 127.5
 
     def _model_input(self, job: _Job, window: Window | RefineWindow) -> tuple[torch.Tensor, torch.Tensor]:
@@ -281,18 +300,15 @@ class Inpainter:
         return image, hidden
 
     def _paste(self, job: _Job, window: Window, pred: torch.Tensor) -> None:
-        """Write the window's share of the hole from ``pred`` (3, S, S)."""
-        up = pred.permute(1, 2, 0).numpy()  # (S, S, 3)
-        if window.side != self.cfg.image_size:
-            up = cv2.resize(up, (window.side, window.side), interpolation=cv2.INTER_CUBIC)
-        up = float_to_uint8(torch.from_numpy(up)).numpy()  # (side, side, 3)
-        job.work[window.rows, window.cols] = up[window.rows - window.top, window.cols - window.left]
-        job.unfilled[window.rows, window.cols] = False
-        # The prediction on the known pixels bordering this window's share of the hole (inside the
-        # net's predicted square: the overlap ring of a center net), for Poisson blending.
+        """Write the window's share of the hole from ``pred`` (3, S, S), and the prediction on the
+        known pixels bordering it (inside the net's predicted square: the overlap ring of a center
+        net), for Poisson blending."""
         r0, r1, c0, c1 = window.target_box()
         r0, c0 = max(r0 - 1, 0), max(c0 - 1, 0)
         r1, c1 = min(r1 + 1, job.hole.shape[0]), min(c1 + 1, job.hole.shape[1])
+        part = (r0 - window.top, r1 - window.top, c0 - window.left, c1 - window.left)
+        up = np.rint(self._upscale(pred, window.side, part)).astype(np.uint8)  # (r1-r0, c1-c0, 3)
+        job.work[window.rows, window.cols] = up[window.rows - r0, window.cols - c0]
+        job.unfilled[window.rows, window.cols] = False
         rows, cols = np.nonzero(job.edge[r0:r1, c0:c1])
-        rows, cols = rows + r0, cols + c0
-        job.border[rows, cols] = up[rows - window.top, cols - window.left]
+        job.border[rows + r0, cols + c0] = up[rows, cols]
