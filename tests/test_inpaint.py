@@ -503,3 +503,18 @@ def test_poisson_multigrid_solve_matches_the_direct_one(monkeypatch: pytest.Monk
     iterative = paste(image, prediction, hole, mode="poisson", border=prediction)
     assert np.abs(direct.astype(int) - iterative).max() <= 1
     assert not np.array_equal(direct[hole], prediction[hole])  # the correction did something
+
+
+def test_crop_mirrors_past_the_border_like_reflect_index() -> None:
+    from context_encoder.inpainting.inpainter import _crop
+    from context_encoder.inpainting.windows import reflect_index
+
+    rng = np.random.default_rng(1)
+    for _ in range(2000):  # windows inside, partly outside, larger than the image, fully outside
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        arr = rng.integers(0, 256, (h, w, 3)).astype(np.uint8) if rng.random() < 0.5 else rng.random((h, w)) < 0.5
+        side = int(rng.integers(1, 100))
+        top, left = int(rng.integers(-side - 3, h + 5)), int(rng.integers(-side - 3, w + 5))
+        want = np.take(np.take(arr, reflect_index(top, side, h), 0), reflect_index(left, side, w), 1)
+        got = _crop(arr, top, left, side)
+        assert got.dtype == want.dtype and np.array_equal(got, want), (h, w, top, left, side)

@@ -39,10 +39,13 @@ def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray) -> np.nd
     :func:`context_encoder.inpainting.poisson.harmonic_fill`.
     """
     rows, cols = np.nonzero(hole)
-    correction = harmonic_fill(hole, original.astype(np.float64) - guide.astype(np.float64))  # (n, 3)
-    out = guide.astype(np.float64)
-    out[rows, cols] += correction
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    # the solve on the hole's box grown by 1 px holds every border pixel it reads
+    sub = (slice(max(rows.min() - 1, 0), rows.max() + 2), slice(max(cols.min() - 1, 0), cols.max() + 2))
+    mismatch = original[sub].astype(np.float64) - guide[sub].astype(np.float64)  # (h', w', 3)
+    correction = harmonic_fill(hole[sub], mismatch)  # (n, 3), the same np.nonzero order as rows, cols
+    out = guide.copy()
+    out[rows, cols] = np.clip(guide[rows, cols] + correction + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def paste(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, *, mode: str = "hard",

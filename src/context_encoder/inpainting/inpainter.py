@@ -112,14 +112,14 @@ class _Level:
         not at all deeper than half a box; the known pixels' prediction likewise (for Poisson)."""
         h, w = self.wsum.shape
         sl = (slice(self.top, self.top + h), slice(self.left, self.left + w))
-        depth = self.job.depth[sl]
-        fade = np.clip(2.0 - 4.0 * depth / max(self.box, 1e-6), 0.0, 1.0)
-        alpha = (np.minimum(self.wsum, 1.0) * fade)[..., None]
-        mean = self.acc / np.maximum(self.wsum, 1e-6)[..., None]
+        fade = np.clip(2.0 - 4.0 * self.job.depth[sl] / max(self.box, 1e-6), 0.0, 1.0)
+        alpha = np.minimum(self.wsum, 1.0) * fade  # (h, w); > 0 only where some window added
         for target, where in ((self.job.work, self.job.hole), (self.job.border, self.job.edge)):
-            region = target[sl].astype(np.float32)
-            blended = np.clip(alpha * mean + (1 - alpha) * region + 0.5, 0, 255).astype(np.uint8)
-            target[sl] = np.where(where[sl][..., None], blended, target[sl])
+            rows, cols = np.nonzero(where[sl] & (alpha > 0))  # only these pixels change
+            a = alpha[rows, cols][:, None]
+            mean = self.acc[rows, cols] / self.wsum[rows, cols][:, None]
+            old = target[rows + self.top, cols + self.left].astype(np.float32)
+            target[rows + self.top, cols + self.left] = np.clip(a * mean + (1 - a) * old + 0.5, 0, 255).astype(np.uint8)
 
 
 def prepare_hole(picture: Picture, mask: MaskLike, cfg: ModelConfig) -> np.ndarray:
@@ -137,6 +137,12 @@ def _crop(array: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
     h, w = array.shape[:2]
     if top >= 0 and left >= 0 and top + side <= h and left + side <= w:
         return array[top : top + side, left : left + side]
+    r0, r1, c0, c1 = max(top, 0), min(top + side, h), max(left, 0), min(left + side, w)
+    pads = (r0 - top, top + side - r1, c0 - left, left + side - c1)  # (top, bottom, left, right)
+    if r1 - r0 >= max(pads[:2]) and c1 - c0 >= max(pads[2:]):  # one mirror of the part inside will do
+        part = np.ascontiguousarray(array[r0:r1, c0:c1])
+        return cv2.copyMakeBorder(part.view(np.uint8) if part.dtype == bool else part, *pads,
+                                  cv2.BORDER_REFLECT).view(array.dtype)  # edge pixel repeated
     rows, cols = reflect_index(top, side, h), reflect_index(left, side, w)
     return np.take(np.take(array, rows, axis=0), cols, axis=1)
 
