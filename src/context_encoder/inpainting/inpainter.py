@@ -88,7 +88,6 @@ class _Level:
     def span(self, window: RefineWindow) -> tuple[int, int, int, int] | None:
         """Where ``window`` adds to this level, (row0, row1, col0, col1) end-exclusive: its hole box
         (where its weights are non-zero) within the window and the level's box; None if empty."""
-        self.box = window.box[2]
         br, bc, b = window.box
         h, w = self.wsum.shape
         r0 = max(math.floor(br), window.top, self.top)
@@ -160,7 +159,7 @@ class Inpainter:
         self.config = config or InpaintConfig()
         self.device = resolve_device(device) if isinstance(device, str) else device
         net = FlipAverage(generator) if self.config.flip_tta else generator
-        self.generator = net.to(self.device, memory_format=torch.channels_last).eval()  # ~20 % faster on CPU
+        self.generator = net.to(self.device, memory_format=torch.channels_last).eval()  # 10-20 % faster on CPU
         self.cfg = cfg
 
     @classmethod
@@ -263,6 +262,7 @@ class Inpainter:
                 tasks.append((level, w))
         preds = self._run([self._model_input(level.job, w) for level, w in tasks])
         for (level, w), pred in zip(tasks, preds):
+            level.box = w.box[2]  # the level's hole-box side, for its fade
             span = level.span(w)
             if span is not None:
                 r0, r1, c0, c1 = span
