@@ -65,6 +65,13 @@ class _Job:
     depth: np.ndarray  # (H, W) float32, px from each hole pixel to the nearest known one (0 outside)
 
 
+def _grown_box(window: Window, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The window's target box grown by 1 px (the known pixels bordering its share of the hole),
+    clipped to an image of ``shape`` (H, W): (row0, row1, col0, col1), end-exclusive."""
+    r0, r1, c0, c1 = window.target_box()
+    return max(r0 - 1, 0), min(r1 + 1, shape[0]), max(c0 - 1, 0), min(c1 + 1, shape[1])
+
+
 @dataclass
 class _Level:
     """One refinement level of one hole region: predictions accumulated over its bounding box
@@ -79,9 +86,7 @@ class _Level:
 
     @classmethod
     def of(cls, job: _Job, region: Window) -> _Level:
-        r0, r1, c0, c1 = region.target_box()
-        r0, c0 = max(r0 - 1, 0), max(c0 - 1, 0)
-        r1, c1 = min(r1 + 1, job.hole.shape[0]), min(c1 + 1, job.hole.shape[1])
+        r0, r1, c0, c1 = _grown_box(region, job.hole.shape)
         return cls(job, r0, c0, 0.0, np.zeros((r1 - r0, c1 - c0, 3), np.float32),
                    np.zeros((r1 - r0, c1 - c0), np.float32))
 
@@ -311,9 +316,7 @@ class Inpainter:
         """Write the window's share of the hole from ``pred`` (3, S, S), and the prediction on the
         known pixels bordering it (inside the net's predicted square: the overlap ring of a center
         net), for Poisson blending."""
-        r0, r1, c0, c1 = window.target_box()
-        r0, c0 = max(r0 - 1, 0), max(c0 - 1, 0)
-        r1, c1 = min(r1 + 1, job.hole.shape[0]), min(c1 + 1, job.hole.shape[1])
+        r0, r1, c0, c1 = _grown_box(window, job.hole.shape)
         part = (r0 - window.top, r1 - window.top, c0 - window.left, c1 - window.left)
         up = np.rint(self._upscale(pred, window.side, part)).astype(np.uint8)  # (r1-r0, c1-c0, 3)
         job.work[window.rows, window.cols] = up[window.rows - r0, window.cols - c0]
