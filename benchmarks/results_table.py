@@ -26,8 +26,10 @@ from context_encoder.checkpoint import PRETRAINED, find_checkpoint
 from context_encoder.cli import main as cli_main
 from context_encoder.evaluation.report import metrics_table
 
-ALL = "model,mean-fill,opencv-telea,opencv-ns,nn-hog,nn-features"
-MASK_METHODS = "model,mean-fill,opencv-telea,opencv-ns,nn-hog"  # nn-features needs one hidden region for all
+ALL = "model,harmonic,mean-fill,opencv-telea,opencv-ns,nn-hog,nn-features"
+MASK_METHODS = "model,harmonic,mean-fill,opencv-telea,opencv-ns,nn-hog"  # nn-features needs one hidden region
+PHOTO_METHODS = "model,harmonic,opencv-telea,opencv-ns,opencv-fsr,biharmonic"
+PHOTOS = ["--protocol", "photos", "--mask-dir", "runs/masks/heldout", "--hole-share", "10-50", "--limit", "40"]
 BLENDS = "hard,poisson"  # the model row as the paper pastes it and as `inpaint` does by default
 # name -> (subset of the data root, extra evaluate flags, whether the example grid is kept in docs/)
 REPORTS: dict[str, tuple[str, list[str], bool]] = {
@@ -39,6 +41,9 @@ REPORTS: dict[str, tuple[str, list[str], bool]] = {
                                 "{root}/irregular-masks", "--blend", BLENDS], True),
     "camvid-test-masks": ("camvid/test", ["--methods", MASK_METHODS, "--protocol", "masks", "--mask-dir",
                                           "{root}/irregular-masks", "--blend", BLENDS], False),
+    # photos at their own size, held-out masks (python scripts/split_masks.py ../shared/data/irregular-masks runs/masks)
+    "bsd100-photos": ("bsd100", ["--methods", PHOTO_METHODS, *PHOTOS, "--blend", BLENDS], True),
+    "camvid-test-photos": ("camvid/test", ["--methods", PHOTO_METHODS, *PHOTOS, "--blend", BLENDS], False),
 }
 KEPT = ("summary.json", "table.md")
 BLOCK = re.compile(r"(<!-- results:(?P<key>[\w-]+) -->\n).*?(<!-- /results -->)", re.S)
@@ -55,10 +60,16 @@ def command(name: str, *, root: str, checkpoint: str, bank: str, scratch: Path) 
     return [*argv, "--examples", "4", "--report", str(scratch / name)]
 
 
-def run_reports(*, root: str, checkpoint: str, bank: str, scratch: Path, docs: Path) -> list[str]:
-    """Run every report, copy the kept artifacts into ``docs``; return the shell commands."""
+def run_reports(*, root: str, checkpoint: str, bank: str, scratch: Path, docs: Path,
+                only: list[str] | None = None) -> list[str]:
+    """Run every report (or ``only`` these), copy the kept artifacts into ``docs``; return the shell
+    commands of all of them."""
     shown = []
     for name in REPORTS:
+        if only and name not in only:
+            shown.append(shlex.join(["context-encoder", *command(name, root=root, checkpoint=checkpoint, bank=bank,
+                                                                 scratch=scratch)]))
+            continue
         argv = command(name, root=root, checkpoint=checkpoint, bank=bank, scratch=scratch)
         shown.append(shlex.join(["context-encoder", *argv]))
         print(shown[-1], flush=True)
@@ -105,13 +116,15 @@ def main() -> int:
     p.add_argument("--docs", type=Path, default=Path("docs/results"), help="kept artifacts (default: %(default)s)")
     p.add_argument("--doc", type=Path, default=Path("docs/results.md"), help="doc to rewrite (default: %(default)s)")
     p.add_argument("--tables-only", action="store_true", help="only rewrite the doc from the kept summaries")
+    p.add_argument("--only", nargs="+", choices=list(REPORTS), help="run these reports only (default: all)")
     args = p.parse_args()
     if not args.tables_only:
         # pin the newest step now, so every report scores the same weights while training goes on
         pinned = args.checkpoint
         if pinned != PRETRAINED:
             pinned = find_checkpoint(args.checkpoint).parent.as_posix()
-        run_reports(root=args.data_root, checkpoint=pinned, bank=args.bank, scratch=args.scratch, docs=args.docs)
+        run_reports(root=args.data_root, checkpoint=pinned, bank=args.bank, scratch=args.scratch, docs=args.docs,
+                    only=args.only)
     rewrite(args.doc, args.docs)
     return 0
 

@@ -107,6 +107,30 @@ def test_mean_fill_and_opencv_keep_the_visible_pixels() -> None:
         assert out.shape == images.shape and (out[~masks] == images[~masks]).all()
 
 
+def test_harmonic_is_the_poisson_paste_of_a_constant_prediction() -> None:
+    """The harmonic row is the default paste with nothing to guide it: any flat prediction pasted
+    by Poisson gives it, and it is the smooth interpolant of the border (not a copy of it)."""
+    from context_encoder.inpainting.blend import paste
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (3, 40, 48, 3), dtype=np.uint8)
+    masks = np.zeros((3, 40, 48), bool)
+    masks[0, 10:30, 12:40] = True
+    masks[1, 0:12, 0:20] = True  # touching the photo's edge
+    masks[2] = region_mask(1, 48, torch.Generator().manual_seed(0))[0, 0, 4:44].numpy() > 0
+    harmonic = baselines.harmonic_inpaint(images, masks)
+    for x, m, h in zip(images, masks, harmonic):
+        assert (h[~m] == x[~m]).all()
+        for value in (0, 117, 255):
+            flat = np.full_like(x, value)
+            pasted = paste(x, flat, m, mode="poisson", border=flat)
+            assert np.abs(pasted.astype(int) - h.astype(int)).max() <= 1  # rounding of value + correction
+    # a hole in a linear ramp is filled by the ramp itself (harmonic functions reproduce it)
+    ramp = np.broadcast_to(np.linspace(20, 220, 48)[None, :, None], (40, 48, 3)).round().astype(np.uint8)
+    filled = baselines.harmonic_inpaint(ramp[None], masks[:1])[0]
+    assert np.abs(filled.astype(int) - ramp.astype(int)).max() <= 1
+
+
 def test_nn_hog_ignores_the_hole_and_finds_the_same_context() -> None:
     rng = np.random.default_rng(2)
     bank = rng.integers(0, 256, (5, 128, 128, 3), dtype=np.uint8)
@@ -309,7 +333,7 @@ def test_model_row_is_what_inpaint_returns(image_dir: Path, center_run: Path, tm
 def test_photos_protocol_scores_photos_at_their_own_size(tmp_path: Path, center_run: Path) -> None:
     write_images(tmp_path / "photos", 4, sizes=((200, 150), (150, 260)))
     _write_irregular_masks(tmp_path / "masks", n=6)
-    methods = ["model", "mean-fill", "opencv-telea", "opencv-fsr", "biharmonic"]
+    methods = ["model", "harmonic", "mean-fill", "opencv-telea", "opencv-fsr", "biharmonic"]
     ev = evaluate(data=tmp_path / "photos", methods=methods, checkpoints=[center_run], protocol="photos",
                   mask_dir=tmp_path / "masks", hole_share=(5.0, 60.0), examples=4)
     shapes = [image.shape[:2] for image in ev.eval_set.images]

@@ -20,9 +20,10 @@ LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BLENDS = ("hard", "feather", "poisson")
+TRAIN_PASTES = ("hard", "poisson")  # what the reconstruction loss is taken on (LossConfig.paste)
 EVAL_PROTOCOLS = ("center", "masks", "photos")
-EVAL_METHODS = ("model", "mean-fill", "opencv-telea", "opencv-ns", "opencv-fsr", "opencv-fsr-best", "biharmonic",
-                "nn-hog", "nn-features")
+EVAL_METHODS = ("model", "harmonic", "mean-fill", "opencv-telea", "opencv-ns", "opencv-fsr", "opencv-fsr-best",
+                "biharmonic", "nn-hog", "nn-features")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_CONFIG_BYTES = 1 << 20  # a config file (YAML, config.json, model.json) is a few hundred bytes
 MAX_PIXELS = 50_000_000  # default budget of one input image (inpaint --max-pixels), checked before decoding
@@ -76,6 +77,10 @@ class DataConfig:
 class MaskConfig:
     kind: str = "center"  # center | block | region | folder | none
     folder: str = ""  # PNG masks (white = hole) for kind == "folder"
+    # With loss.paste = poisson: PNG masks whose crops give the photo's hole inside a center net's
+    # hidden square (as ``inpaint`` meets holes: the net hides the square, the photo's hole is any
+    # part of it); empty = the whole square. A quarter of the samples keep the whole square.
+    paste_folder: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,11 @@ class LossConfig:
     w_rec: float = 0.999
     w_adv: float = 0.001
     ring_weight: float = 10.0  # L2 weight of the overlap ring relative to the hole
+    # hard (the paper): the loss on the raw prediction. poisson (a deviation): on the prediction
+    # Poisson-pasted over the hole, as ``inpaint`` writes it (training/paste.py), plus
+    # ``raw_weight`` x the paper's loss on the raw prediction to keep its colours anchored.
+    paste: str = "hard"
+    raw_weight: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -310,6 +320,10 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.mask.kind in MASKS, f"mask must be one of {MASKS}, got '{cfg.mask.kind}'"),
         (loss.kind in LOSSES, f"loss must be one of {LOSSES}, got '{loss.kind}'"),
         (loss.rec in REC_LOSSES, f"rec-loss must be one of {REC_LOSSES}, got '{loss.rec}'"),
+        (loss.paste in TRAIN_PASTES, f"loss paste must be one of {TRAIN_PASTES}, got '{loss.paste}'"),
+        (_finite(loss.raw_weight) and loss.raw_weight >= 0, "raw-weight must be finite and >= 0"),
+        (not cfg.mask.paste_folder or (loss.paste == "poisson" and cfg.model.predicts_center),
+         "paste-folder needs --paste poisson and a center net (it picks the hole inside the hidden square)"),
         (cfg.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
         (cfg.device in DEVICES, f"device must be one of {DEVICES}"),
         (cfg.channels_last in ("auto", "on", "off"), "channels-last must be auto, on or off"),

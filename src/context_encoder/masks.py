@@ -149,3 +149,32 @@ class MaskSampler:
             return region_mask(n, s, generator)
         assert self.folder is not None
         return self.folder.sample(n, generator)
+
+
+PASTE_WHOLE_SHARE = 0.25  # samples whose photo hole is the whole hidden square
+MIN_PASTE_SHARE = 0.02  # a cropped mask hiding less of the square than this gives the whole square
+
+
+class PasteHoles:
+    """The photo's hole inside a center net's hidden square, for the loss through the Poisson paste.
+
+    ``inpaint`` always hides a center net's whole hole box, but the photo's hole is any part of it
+    (a stroke, the edge of a large hole); the paste keeps the photo's pixels elsewhere. Each call
+    keeps the whole square (a quarter of the time) or a random mask of ``folder`` (flipped and
+    rotated, resized to the square) restricted to it. ``box``: the square's (lo, hi) rows/columns.
+    """
+
+    def __init__(self, folder: str | Path, box: tuple[int, int]) -> None:
+        self.lo, self.hi = box
+        self.masks = MaskFolder(folder, self.hi - self.lo)
+
+    def __call__(self, hidden: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """hidden (1, S, S), 1 = hidden -> the photo's hole (1, S, S), a subset of it."""
+        if torch.rand((), generator=generator).item() < PASTE_WHOLE_SHARE:
+            return hidden
+        sub = self.masks.sample(1, generator)[0]  # (1, b, b)
+        if sub.mean().item() < MIN_PASTE_SHARE:
+            return hidden
+        out = torch.zeros_like(hidden)
+        out[:, self.lo : self.hi, self.lo : self.hi] = sub
+        return out * hidden

@@ -13,6 +13,7 @@ from context_encoder.config import (
     MASKS,
     PRECISIONS,
     REC_LOSSES,
+    TRAIN_PASTES,
     TrainConfig,
     merge,
     read_config_file,
@@ -32,6 +33,12 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--rec-loss": ("loss.rec", str, REC_LOSSES, "reconstruction term: l2 (paper) or log-l2 (per-image "
                    "log MSE: maximises the mean PSNR that evaluate reports)"),
     "--ring-weight": ("loss.ring_weight", float, None, "L2 weight of the overlap ring relative to the hole"),
+    "--paste": ("loss.paste", str, TRAIN_PASTES, "what the L2 loss sees: hard = the raw prediction (paper), "
+                "poisson = the prediction Poisson-pasted over the hole, as inpaint writes it"),
+    "--raw-weight": ("loss.raw_weight", float, None, "with --paste poisson: weight of the paper's L2 on the "
+                     "raw prediction beside the pasted loss"),
+    "--paste-mask-dir": ("mask.paste_folder", str, None, "with --paste poisson: PNG masks (white = hole) "
+                         "whose crops are the photo's hole inside the hidden square (default: the whole square)"),
     "--image-size": ("model.image_size", int, None, "training crop side in px"),
     "--load-size": ("data.load_size", int, None, "shorter side before cropping (0 = size*350/128)"),
     "--min-load-size": ("data.min_load_size", int, None,

@@ -1,6 +1,9 @@
 """The baselines of the paper's Table 1 (Sec. 5.1): mean fill, classical inpainting, nearest neighbours.
 
 - ``mean-fill``: every hidden pixel gets the per-channel mean of the visible pixels.
+- ``harmonic``: the smoothest fill that meets the photo on the hole's border (the Laplace
+  equation): the project's own Poisson paste with no prediction, i.e. the parameter-free part of
+  what ``inpaint`` writes by default. Not in the paper; the strongest simple baseline we know.
 - ``opencv-telea`` / ``opencv-ns``: ``cv2.inpaint`` (Telea 2004, Navier-Stokes), radius 5.
 - ``nn-hog``: the paper's "NN-inpainting (HOG features)": the image of a bank whose HOG
   descriptor of the visible context is closest lends its hole content.
@@ -20,6 +23,7 @@ from torch import nn
 
 from context_encoder.config import ModelConfig
 from context_encoder.data import uint8_to_float
+from context_encoder.inpainting.blend import paste
 from context_encoder.masks import fill_hole
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -33,6 +37,17 @@ def mean_fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         mean = img[~mask].astype(np.float64).mean(axis=0)  # (3,)
         dst[mask] = np.floor(mean + 0.5).astype(np.uint8)
     return out
+
+
+def harmonic_inpaint(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The harmonic fill of each hole from its border pixels: the Poisson paste
+    (:func:`context_encoder.inpainting.blend.paste`) of an all-zero prediction, whose gradients
+    guide nothing. (N, H, W, 3) uint8."""
+    out = []
+    for img, mask in zip(images, masks):
+        flat = np.zeros_like(img)
+        out.append(paste(np.ascontiguousarray(img), flat, mask, mode="poisson", border=flat))
+    return np.stack(out)
 
 
 def opencv_inpaint(images: np.ndarray, masks: np.ndarray, *, method: str, radius: int = 5) -> np.ndarray:

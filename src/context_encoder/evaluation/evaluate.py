@@ -87,7 +87,7 @@ class Evaluation:
 
 def run_method(name: str, method: Method, eval_set: EvalSet,
                example_index: Sequence[int]) -> tuple[list[dict[str, float]], list[np.ndarray]]:
-    """Run one method batch by batch (photo by photo for ``photos``, each timed); return its
+    """Run one method batch by batch (photo by photo for ``photos``), timed; return its
     per-image metrics and composited examples."""
     rows: list[dict[str, float]] = []
     composited: list[np.ndarray] = []
@@ -104,9 +104,7 @@ def run_method(name: str, method: Method, eval_set: EvalSet,
                 raise ValueError(f"method {name} returned shape {out.shape}, expected {images.shape}")
             out = np.where(masks[..., None], out, images)  # only the hidden pixels are the method's
             for o, x, m in zip(out, images, masks):
-                row = score(o, x, m, eval_set.protocol)
-                if eval_set.protocol == "photos":
-                    row["seconds"] = seconds
+                row = score(o, x, m, eval_set.protocol) | {"seconds": seconds}
                 rows.append(row)
             composited += list(out)
             bar.update(len(images))

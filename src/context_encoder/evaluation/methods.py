@@ -116,6 +116,7 @@ def build_methods(names: Sequence[str], *, checkpoints: Sequence[Checkpoint], ba
     """Row name -> method, in the order asked; one ``model`` row per checkpoint and blend, one
     ``nn-features`` row per checkpoint."""
     table = {
+        "harmonic": baselines.harmonic_inpaint,
         "mean-fill": baselines.mean_fill,
         "opencv-telea": lambda x, m: baselines.opencv_inpaint(x, m, method="telea"),
         "opencv-ns": lambda x, m: baselines.opencv_inpaint(x, m, method="ns"),

@@ -25,7 +25,7 @@ def hole_border(hole: np.ndarray) -> np.ndarray:
     return grown.astype(bool) & ~hole
 
 
-def _system(hole: np.ndarray, values: np.ndarray) -> tuple[Any, np.ndarray]:
+def laplace_system(hole: np.ndarray, values: np.ndarray) -> tuple[Any, np.ndarray]:
     """The Laplace system over the hole pixels (np.nonzero order): matrix (n, n), rhs (n, C)."""
     from scipy import sparse  # imported on first solve: only the Poisson paste needs SciPy
 
@@ -56,7 +56,7 @@ def harmonic_fill(hole: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The harmonic interpolant of ``values`` (H, W, C; read on the hole's border) over the hole
     pixels of ``hole`` (H, W) bool, in ``np.nonzero`` order: (n, C) float64."""
     values = values.astype(np.float64)
-    matrix, rhs = _system(hole, values)
+    matrix, rhs = laplace_system(hole, values)
     n = matrix.shape[0]
     if n <= DIRECT_MAX:
         from scipy.sparse.linalg import spsolve

@@ -51,7 +51,8 @@ from context_encoder.device import (
     use_channels_last,
     wrap_ddp,
 )
-from context_encoder.masks import MaskFn, MaskSampler
+from context_encoder.geometry import hole_box
+from context_encoder.masks import MaskFn, MaskSampler, PasteHoles
 from context_encoder.models import build_discriminator, build_generator, set_dense_kernels
 from context_encoder.training.ema import WeightEMA
 from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
@@ -76,17 +77,21 @@ class TrainResult:
 
 
 class MaskedImages(torch.utils.data.Dataset):
-    """(uint8 crop (3,S,S), uint8 mask (1,S,S)) pairs; the mask is drawn from the sample seed."""
+    """(uint8 crop (3,S,S), uint8 mask (1,S,S), uint8 paste hole (1,S,S)) triples, the masks drawn
+    from the sample seed; the paste hole (the photo's hole, for the Poisson-paste loss) is the mask
+    itself unless ``paste_holes`` picks part of it."""
 
-    def __init__(self, images: ImageFolderDataset, masks: MaskFn) -> None:
-        self.images, self.masks = images, masks
+    def __init__(self, images: ImageFolderDataset, masks: MaskFn, paste_holes: PasteHoles | None = None) -> None:
+        self.images, self.masks, self.paste_holes = images, masks, paste_holes
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed(item[1] + 7)
-        return self.images[item], self.masks(1, g)[0].to(torch.uint8)
+        mask = self.masks(1, g)[0]
+        paste = mask if self.paste_holes is None else self.paste_holes(mask, g)
+        return self.images[item], mask.to(torch.uint8), paste.to(torch.uint8)
 
 
 def hides_nothing(cfg: TrainConfig) -> bool:
@@ -101,6 +106,13 @@ def mask_sampler_for(cfg: TrainConfig) -> MaskFn:
     if hides_nothing(cfg):
         return lambda n, generator: torch.zeros(n, 1, s, s)
     return MaskSampler(cfg.mask.kind, s, cfg.model.overlap_px, cfg.mask.folder)
+
+
+def paste_holes_for(cfg: TrainConfig) -> PasteHoles | None:
+    """The sampler of photo holes inside the hidden square (``mask.paste_folder``), or None."""
+    if not cfg.mask.paste_folder:
+        return None
+    return PasteHoles(cfg.mask.paste_folder, hole_box(cfg.model))
 
 
 def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> TrainState:
@@ -252,7 +264,7 @@ def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool) -> tuple[TrainState
         sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
                                    start_step=start, rank=rt.rank, world_size=rt.world_size)
         masks = mask_sampler_for(cfg)
-        loader = DataLoader(MaskedImages(train_set, masks), batch_sampler=sampler,
+        loader = DataLoader(MaskedImages(train_set, masks, paste_holes_for(cfg)), batch_sampler=sampler,
                             num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
                             persistent_workers=cfg.data.workers > 0, worker_init_fn=ignore_stop_signals)
         preview = _preview_batch(val_set or train_set, masks, cfg.seed)
@@ -291,11 +303,11 @@ def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, preview: tupl
     bad = torch.zeros((), dtype=torch.bool, device=rt.device)  # a non-finite loss since the last check
     metrics_file = open_append(run_dir / "metrics.jsonl") if rt.is_main else contextlib.nullcontext()
     with bar, StopSignals() as stop, metrics_file as metrics:
-        for images, mask in loader:
+        for images, mask, paste_hole in loader:
             if step >= total:
                 break
             _set_lr(state, cfg, step, total)
-            losses = train_step(images, mask, state)
+            losses = train_step(images, mask, state, paste_hole)
             bad |= ~torch.stack([v.float() for v in losses.values()]).isfinite().all()  # no host sync
             if state.ema is not None:
                 state.ema.update(unwrap(state.generator))

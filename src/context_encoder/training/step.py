@@ -29,6 +29,7 @@ from context_encoder.losses import (
 )
 from context_encoder.masks import fill_hole
 from context_encoder.training.ema import WeightEMA
+from context_encoder.training.paste import poisson_paste
 
 
 @dataclass
@@ -71,6 +72,23 @@ def prepare_batch(images: torch.Tensor, masks: torch.Tensor, state: TrainState) 
     return real, inp, real, weights
 
 
+def rec_term(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, paste_hole: torch.Tensor | None,
+             state: TrainState) -> torch.Tensor:
+    """The reconstruction loss of ``state.loss``: on the raw prediction (``paste`` hard, the
+    paper's), or on the prediction Poisson-pasted over the photo's hole plus ``raw_weight`` x the
+    paper's. pred, target, weights as :func:`prepare_batch` gives them; paste_hole (N, 1, S, S)
+    uint8 (None: the hidden region)."""
+    raw = reconstruction_loss(pred, target, weights, state.loss.rec)
+    if state.loss.paste == "hard":
+        return raw
+    hole = (weights == 1.0) if paste_hole is None else paste_hole.to(pred.device) > 0  # (N, 1, *) bool
+    if state.model.predicts_center and hole.shape[-1] == state.model.image_size:
+        hole = crop_center(hole)
+    pasted = poisson_paste(pred.float(), target.float(), hole[:, 0])
+    pasted_loss = reconstruction_loss(pasted, target, hole.float(), state.loss.rec)
+    return pasted_loss + state.loss.raw_weight * raw
+
+
 def disc_view(x: torch.Tensor, state: TrainState) -> torch.Tensor:
     """What the discriminator is shown: the center square (center masks) or the whole image."""
     return crop_center(x) if state.center_disc and x.shape[-1] == state.model.image_size else x
@@ -81,8 +99,11 @@ def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:
     return sync_off() if sync_off is not None else contextlib.nullcontext()
 
 
-def train_step(images: torch.Tensor, masks: torch.Tensor, state: TrainState) -> dict[str, torch.Tensor]:
-    """One D update and one G update. Returns detached loss tensors (no host sync)."""
+def train_step(images: torch.Tensor, masks: torch.Tensor, state: TrainState,
+               paste_holes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """One D update and one G update. Returns detached loss tensors (no host sync, unless the loss
+    goes through the Poisson paste). ``paste_holes`` (N, 1, S, S): the photo's hole for
+    ``--paste poisson`` (None: the hidden region)."""
     real, inp, target, weights = prepare_batch(images, masks, state)
     gen, disc, rt = state.generator, state.discriminator, state.runtime
     use_adv = state.loss.kind != "l2" and disc is not None
@@ -92,7 +113,7 @@ def train_step(images: torch.Tensor, masks: torch.Tensor, state: TrainState) -> 
             with _no_sync(disc):  # DDP: only the fake forward's backward triggers the reduction
                 d_real = disc(disc_view(target, state))
             d_fake = disc(disc_view(pred, state))
-    rec = reconstruction_loss(pred, target, weights, state.loss.rec)
+    rec = rec_term(pred, target, weights, paste_holes, state)
     out = {"loss_rec": rec.detach()}
     adv = None
     state.opt_g.zero_grad(set_to_none=True)
@@ -113,7 +134,8 @@ def train_step(images: torch.Tensor, masks: torch.Tensor, state: TrainState) -> 
     return out
 
 
-def reference_step(images: torch.Tensor, masks: torch.Tensor, state: TrainState) -> dict[str, torch.Tensor]:
+def reference_step(images: torch.Tensor, masks: torch.Tensor, state: TrainState,
+                   paste_holes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The straightforward step of the public ports: fp32, three D forwards, separate backwards.
 
     Single-process only; used as the baseline, never for training.
@@ -132,7 +154,7 @@ def reference_step(images: torch.Tensor, masks: torch.Tensor, state: TrainState)
         state.opt_d.step()
         adv = adversarial_g_loss(disc(disc_view(pred, state)))
         out |= {"loss_d": loss_d.detach(), "loss_adv": adv.detach()}
-    rec = reconstruction_loss(pred, target, weights, state.loss.rec)
+    rec = rec_term(pred, target, weights, paste_holes, state)
     loss_g = generator_loss(rec, adv, kind=state.loss.kind, w_rec=state.loss.w_rec, w_adv=state.loss.w_adv)
     state.opt_g.zero_grad()
     loss_g.backward()
