@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw
 from context_encoder.checkpoint import load_generator, save_weights
 from context_encoder.config import ModelConfig
 from context_encoder.inpainting.export import export_generator
-from context_encoder.inpainting.poisson import harmonic_fill
+from context_encoder.laplace import harmonic_fill
 from context_encoder.masks import fill_hole
 from context_encoder.models import build_generator
 

@@ -148,17 +148,26 @@ def test_report_and_determinism(image_dir: Path, bank_dir: Path, center_run: Pat
             "--checkpoint", center_run, "--nn-bank", bank_dir, "--examples", "3"]
     assert _cli(*args, "--report", tmp_path / "a") == 0
     assert _cli(*args, "--report", tmp_path / "b") == 0
-    for name in REPORT_FILES:
+    untimed = {}
+    for run in ("a", "b"):  # every figure but the seconds each method took
+        summary = json.loads((tmp_path / run / "summary.json").read_text())
+        assert all(m["seconds"] > 0 for m in summary["methods"].values())
+        untimed[run] = {k: v for k, v in summary.items() if k != "methods"} | {
+            "methods": {name: {k: v for k, v in m.items() if k != "seconds"} for name, m in summary["methods"].items()}}
+    assert untimed["a"] == untimed["b"]
+    for name in ("per_image.csv", "examples.png"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert set(REPORT_FILES) == {"summary.json", "per_image.csv", "table.md", "examples.png"}
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["protocol"] == "center" and summary["n_images"] == 8
     assert "inner 56x56" in summary["hidden_region"]  # the checkpoint's 4-px ring
     assert list(summary["methods"]) == ["center128 +poisson", "mean-fill", "opencv-telea", "opencv-ns", "nn-hog",
                                         "nn-features (center128)"]  # the model row as `inpaint` pastes
-    assert set(summary["methods"]["mean-fill"]) == {"l1", "l2", "psnr", "ssim", "sharpness"}
+    assert set(summary["methods"]["mean-fill"]) == {"l1", "l2", "psnr", "ssim", "sharpness", "seconds"}
     assert summary["checkpoints"]["center128"]["step"] == 3
     assert len((tmp_path / "a" / "per_image.csv").read_text().splitlines()) == 1 + 8 * 6
     assert "| method | mean L1 (%) | mean L2 (%) | PSNR (dB) | SSIM |" in (tmp_path / "a" / "table.md").read_text()
+    assert "s / photo" in (tmp_path / "a" / "table.md").read_text()  # every protocol is timed
     with Image.open(tmp_path / "a" / "examples.png") as grid:  # labels, 3 rows, 8 columns of 128 px + 2 px padding
         assert grid.size == (8 * 130 + 2, LABEL_HEIGHT + 3 * 130 + 2)
 

@@ -12,11 +12,11 @@ from PIL import Image
 from torch import nn
 
 from context_encoder import Inpainter
+from context_encoder import laplace as poisson
 from context_encoder.checkpoint import CheckpointError, find_checkpoint
 from context_encoder.cli import main
 from context_encoder.config import InpaintConfig, ModelConfig
 from context_encoder.geometry import center_hole, center_mask, hole_box
-from context_encoder.inpainting import poisson
 from context_encoder.inpainting.blend import paste
 from context_encoder.inpainting.windows import plan_windows, read_box, schedule
 from context_encoder.masks import mean_fill_value

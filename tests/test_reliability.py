@@ -300,12 +300,12 @@ def test_4_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(image_dir:
                                                                      monkeypatch) -> None:
     real, count = loop.train_step, [0]
 
-    def poisoned(images, mask, state):
+    def poisoned(images, mask, state, *rest):
         count[0] += 1
         if count[0] == 3:  # the weights go bad in step 3
             with torch.no_grad():
                 next(loop.unwrap(state.generator).parameters()).fill_(float("nan"))
-        return real(images, mask, state)
+        return real(images, mask, state, *rest)
 
     monkeypatch.setattr(loop, "train_step", poisoned)
     run = tmp_path / "run"

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from context_encoder.config import BLENDS
-from context_encoder.inpainting.poisson import harmonic_fill, hole_border
+from context_encoder.laplace import harmonic_fill, hole_border
 
 
 def _feather(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
@@ -36,7 +36,7 @@ def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray) -> np.nd
     the prediction inside the hole and on :func:`hole_border`; only the photo's pixels *outside*
     the hole are read, so hidden content can never leak in (OpenCV's ``seamlessClone`` erodes
     the mask and takes the destination's own gradients near the hole's edge). The solve is
-    :func:`context_encoder.inpainting.poisson.harmonic_fill`.
+    :func:`context_encoder.laplace.harmonic_fill`.
     """
     rows, cols = np.nonzero(hole)
     # the solve on the hole's box grown by 1 px holds every border pixel it reads

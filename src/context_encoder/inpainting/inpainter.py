@@ -37,7 +37,6 @@ from context_encoder.geometry import center_hole, hole_box
 from context_encoder.inference import predict
 from context_encoder.inpainting.blend import paste
 from context_encoder.inpainting.imageio import ImageLike, Picture, check_mask_size, hole_from_mask, to_picture
-from context_encoder.inpainting.poisson import hole_border
 from context_encoder.inpainting.windows import (
     RefineWindow,
     Window,
@@ -47,6 +46,7 @@ from context_encoder.inpainting.windows import (
     reflect_index,
     schedule,
 )
+from context_encoder.laplace import hole_border
 from context_encoder.models import FlipAverage
 
 MaskLike = ImageLike | None

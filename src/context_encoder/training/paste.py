@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from context_encoder.inpainting.poisson import hole_border, laplace_system
+from context_encoder.laplace import hole_border, laplace_system
 
 _CACHE_SIZE = 8  # factorisations kept for repeated holes (the full center square in every batch)
 _factors: OrderedDict[bytes, Any] = OrderedDict()
@@ -29,7 +29,7 @@ _factors: OrderedDict[bytes, Any] = OrderedDict()
 
 def _factor(hole: np.ndarray, mismatch: np.ndarray) -> tuple[Any, np.ndarray]:
     """(LU of the Laplacian over ``hole``, right-hand side (n, C) from ``mismatch`` on its border)."""
-    from scipy.sparse.linalg import splu  # SciPy is imported on first use, as in poisson.py
+    from scipy.sparse.linalg import splu  # SciPy is imported on first use, as in laplace.py
 
     matrix, rhs = laplace_system(hole, mismatch)
     key = np.packbits(hole).tobytes() + bytes(str(hole.shape), "ascii")

@@ -1,4 +1,5 @@
-"""Harmonic interpolation over a hole: the linear solve behind the Poisson paste (blend.py).
+"""Harmonic interpolation over a hole: the linear solve behind the Poisson paste (inpainting/blend.py)
+and the harmonic baseline, shared by inference and the loss through the paste (training/paste.py).
 
 Given values on the known pixels that border a hole, find the smoothest field over the hole
 that meets them: the discrete Laplace equation, 4-neighbour stencil, Dirichlet values on the
