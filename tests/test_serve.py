@@ -155,6 +155,19 @@ def test_exif_rotated_photo_takes_a_mask_as_displayed(client: TestClient) -> Non
     assert_error(post(client, buf.getvalue(), mask_png(hole(60, 84))), 400, "60x84")
 
 
+def test_a_jpeg_mask_is_read_as_drawn_and_an_inverted_one_warns_in_a_header(client: TestClient) -> None:
+    image, painted = photo(), hole()
+    response = post(client, encode(image), encode(painted.astype(np.uint8) * 255, "JPEG"))
+    assert response.status_code == 200, response.text
+    changed = (decode(response.content) != image).any(-1)
+    assert changed.any() and not changed[~painted].any()  # compression noise around the hole is no hole
+    assert "x-inpaint-warning" not in response.headers
+    inverted = post(client, encode(image), mask_png(~painted))
+    assert inverted.status_code == 200, inverted.text
+    assert inverted.headers["x-inpaint-warning"] == ("the mask hides 96% of the image: is it inverted? "
+                                                     "(white / non-zero = hole)")
+
+
 def test_health_model_page_and_docs(client: TestClient, weights: Path) -> None:
     assert client.get("/api/v1/health").json() == {"status": "ok", "busy": False, "waiting": 0, "queue_size": 4}
     model = client.get("/api/v1/model").json()
