@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 
 from context_encoder import Inpainter
 from context_encoder.config import InpaintConfig
+from context_encoder.server.access_log import AccessLog
 from context_encoder.server.errors import BadInput, install_error_handlers, responses
 from context_encoder.server.limits import BodySizeLimit, Limits
 from context_encoder.server.schemas import Blend, Health, ModelInfo, model_info
@@ -78,6 +79,7 @@ def create_app(inpainter: Inpainter, *, limits: Limits | None = None,
                   description="Fill a painted hole in a photo with a Context Encoder (Pathak et al., CVPR 2016).")
     app.state.worker = worker
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_upload_bytes)
+    app.add_middleware(AccessLog)  # added last: the outermost, it times every answer
     install_error_handlers(app)
     app.mount("/static", StaticFiles(packages=[_STATIC]), name="static")
     index = resources.files(_STATIC[0]).joinpath(_STATIC[1], "index.html").read_text(encoding="utf-8")
