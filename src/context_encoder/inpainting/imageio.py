@@ -66,7 +66,7 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyErr
 LOSSY_FORMATS = ("JPEG", "MPO")  # masks in these are thresholded at mid-grey, not read as non-zero = hole
 MID_GREY = 127
 INVERTED_SHARE = 0.5  # a hole over this share of the image is probably an inverted mask: warn
-_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1]) + os.sep  # warnings skip frames under it
 
 
 @dataclass
