@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import re
+import socket
 import struct
 import threading
 import time
@@ -20,10 +23,11 @@ from serve_helpers import running_server
 
 from context_encoder import Inpainter
 from context_encoder.checkpoint import save_weights
-from context_encoder.cli import main
+from context_encoder.cli import COMMANDS, main
 from context_encoder.commands.serve import is_loopback
 from context_encoder.config import MAX_PIXELS, ModelConfig
 from context_encoder.models import build_generator
+from context_encoder.server import app as app_module
 from context_encoder.server.app import create_app
 from context_encoder.server.limits import Limits
 
@@ -153,6 +157,19 @@ def test_exif_rotated_photo_takes_a_mask_as_displayed(client: TestClient) -> Non
     out = decode(response.content)
     assert out.shape == (84, 60, 3) and not (out != shown).any(-1)[~hole(84, 60)].any()
     assert_error(post(client, buf.getvalue(), mask_png(hole(60, 84))), 400, "60x84")
+
+
+def test_a_jpeg_mask_is_read_as_drawn_and_an_inverted_one_warns_in_a_header(client: TestClient) -> None:
+    image, painted = photo(), hole()
+    response = post(client, encode(image), encode(painted.astype(np.uint8) * 255, "JPEG"))
+    assert response.status_code == 200, response.text
+    changed = (decode(response.content) != image).any(-1)
+    assert changed.any() and not changed[~painted].any()  # compression noise around the hole is no hole
+    assert "x-inpaint-warning" not in response.headers
+    inverted = post(client, encode(image), mask_png(~painted))
+    assert inverted.status_code == 200, inverted.text
+    assert inverted.headers["x-inpaint-warning"] == ("the mask hides 96% of the image: is it inverted? "
+                                                     "(white / non-zero = hole)")
 
 
 def test_health_model_page_and_docs(client: TestClient, weights: Path) -> None:
@@ -300,7 +317,56 @@ def test_concurrent_requests_are_all_answered_none_lost_none_mixed_up(inpainter:
             assert_error(response, 429, "busy")
 
 
+# ---- the access log ----------------------------------------------------------------------------
+def test_one_access_log_line_per_request(inpainter: Inpainter, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="context_encoder.server.access")
+    with TestClient(create_app(inpainter, limits=Limits(max_upload_bytes=2048))) as client:
+        client.get("/api/v1/health")
+        client.get("/nowhere")
+        client.post(INPAINT, files={"image": ("a.png", bytes(4096)), "mask": ("m.png", b"x")})  # over the limit
+    lines = [r.getMessage() for r in caplog.records if r.name == "context_encoder.server.access"]
+    assert len(lines) == 3, lines
+    for line, expected in zip(lines, ("GET /api/v1/health 200 ", "GET /nowhere 404 ", "POST /api/v1/inpaint 413 ")):
+        assert re.fullmatch(re.escape(expected) + r"\d+ ms", line), line
+
+
+def test_an_unexpected_error_is_logged_as_500(inpainter: Inpainter, caplog: pytest.LogCaptureFixture,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app_module, "fill", broken)
+    caplog.set_level(logging.INFO, logger="context_encoder.server")
+    with TestClient(create_app(inpainter), raise_server_exceptions=False) as client:
+        assert_error(post(client, encode(photo()), mask_png(hole())), 500, "internal error")
+    logged = [r.getMessage() for r in caplog.records if r.name.endswith(".access")]
+    assert len(logged) == 1 and logged[0].startswith("POST /api/v1/inpaint 500 "), logged
+
+
 # ---- the command -------------------------------------------------------------------------------
+def test_a_port_in_use_says_so_in_one_line(weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--checkpoint", str(weights), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"context-encoder serve: error: port {port} is in use: pass --port N (0 picks a free port)"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_is_self_contained(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """An installed package has no docs/ folder: no help may send the reader there."""
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "docs/" not in text and "serve.md" not in text
+    if command == "serve":
+        for needed in ("POST /api/v1/inpaint", "X-Inpaint-Warning", "429", "/api/v1/health", "curl -F image=@"):
+            assert needed in " ".join(text.split()), needed
+
+
 def test_loopback_hosts() -> None:
     assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "127.1.2.3"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.4", "example.org"))
@@ -338,4 +404,6 @@ def test_serve_command_round_trip_and_clean_ctrl_c(weights: Path, tmp_path: Path
         assert_error(big, 413, "0.5 mb")
     out, err = proc.stdout_text, proc.stderr_text
     assert proc.returncode == 0 and "Traceback" not in out + err, err
+    assert re.search(r"^\d\d:\d\d:\d\d GET /api/v1/health 200 \d+ ms$", err, re.M), err  # the access log
+    assert re.search(r"^\d\d:\d\d:\d\d POST /api/v1/inpaint 413 \d+ ms$", err, re.M), err
     assert "Ctrl-C" in out and "stopped" in out

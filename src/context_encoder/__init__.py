@@ -20,3 +20,7 @@ def __getattr__(name: str) -> Any:
 
         return Inpainter
     raise AttributeError(f"module 'context_encoder' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])  # the lazy names too, for dir() and tab completion

@@ -15,14 +15,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "inpaint", help="fill holes in images of any size with a trained model",
         description="Fill the hole (white / non-zero pixels of MASK, any shape, any number; default: the "
-        "center square the model was trained on) of IMAGE and write OUT. Pixels outside the hole keep their "
+        "center square the model was trained on) of IMAGE and write OUT. A JPEG mask is read as brighter than "
+        "mid-grey = hole, so that its compression noise is not; a hole over half of IMAGE prints a warning (is "
+        "the mask inverted? white = hole). Pixels outside the hole keep their "
         "8-bit values exactly in PNG, WebP, BMP and TIFF outputs (16-bit inputs are reduced to 8 bits, with a "
         "warning); JPEG output re-encodes every pixel (quality 95). Batch mode: --input-dir DIR --output-dir "
         "DIR, masks matched by file name (--mask-dir DIR/NAME.png, else NAME_mask.png beside the image, else "
         "--mask for all).")
     p.add_argument("image", type=Path, nargs="?", help="input image (JPEG, PNG, WebP, ...)")
     p.add_argument("-o", "--output", type=Path, help="output image; its suffix sets the format")
-    p.add_argument("--mask", type=Path, help="PNG mask the size of IMAGE, non-zero = hole "
+    p.add_argument("--mask", type=Path, help="mask the size of IMAGE: PNG (or another lossless format), "
+                   "non-zero = hole; JPEG, brighter than mid-grey (127) = hole "
                    "(batch mode: one mask for all, stretched with nearest neighbour to each image's size, "
                    "aspect ratio included)")
     p.add_argument("--input-dir", type=Path, help="batch mode: inpaint every image in this folder")

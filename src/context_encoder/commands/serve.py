@@ -1,9 +1,15 @@
-"""``context-encoder serve``: the web UI and HTTP API (docs/serve.md), on FastAPI + uvicorn."""
+"""``context-encoder serve``: the web UI and HTTP API (docs/serve.md), on FastAPI + uvicorn.
+
+The help is self-contained (an installed package has no docs/ folder). The port is bound before
+the model loads, so a port in use is reported at once; each request is logged on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
+import logging
 import math
 import signal
 import socket
@@ -26,8 +32,15 @@ _LIMITS = Limits()
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve", help="web UI and HTTP API: paint the hole in a browser, or call it from a script",
-        description="Serve a page that fills a painted hole in a photo, and POST /api/v1/inpaint "
-        "(multipart image + mask -> PNG). Model calls run one at a time; see docs/serve.md.")
+        description="Serve a web page (http://HOST:PORT/) on which you open a photo, paint the hole and press "
+        "Inpaint, and an HTTP API: POST /api/v1/inpaint with multipart fields image (file), mask (file, same size, "
+        "white / non-zero opaque pixels = hole; JPEG masks: over mid-grey) and optional blend and feather answers "
+        "the filled image as PNG (header X-Inpaint-Warning when the mask hides over half the photo); errors are "
+        'JSON {"error": "..."} with status 400 (bad image or mask), 413 (over --max-upload-mb or --max-pixels), '
+        "422 (missing or invalid field) or 429 (queue full). GET /api/v1/health and /api/v1/model describe the "
+        "server, /openapi.json the API. Model calls run one at a time; each request is logged on stderr. No "
+        "authentication: keep the default loopback --host unless a trusted proxy guards it.",
+        epilog="example: curl -F image=@photo.jpg -F mask=@mask.png -o filled.png http://127.0.0.1:7860/api/v1/inpaint")
     p.add_argument("--checkpoint", type=Path, help="run directory, step directory, generator .safetensors or "
                    "'pretrained' (default: the model packaged with context-encoder)")
     p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
@@ -57,10 +70,27 @@ def is_loopback(host: str) -> bool:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host``:``port`` (OSError with the reason, e.g. the port is in use)."""
+    """A listening socket on ``host``:``port``; OSError with a one-line reason (the port in use: what to do)."""
     family, _, _, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
                                                   flags=socket.AI_PASSIVE)[0]
-    return socket.create_server(address[:2], family=family)
+    try:
+        return socket.create_server(address[:2], family=family)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise OSError(f"port {port} is in use: pass --port N (0 picks a free port)") from err
+        if err.errno == errno.EACCES:
+            raise OSError(f"port {port} needs privileges on {host}: pass --port N above 1023") from err
+        raise
+
+
+def log_requests() -> None:
+    """Print the access log (one line per request) and the server's error log on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("context_encoder.server")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:  # once per process (tests call run() more than once)
+        logger.addHandler(handler)
 
 
 def url(sock: socket.socket) -> str:
@@ -102,15 +132,18 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from context_encoder import Inpainter
+    from context_encoder.checkpoint import resolve_weights
     from context_encoder.server.app import create_app
 
     checkpoint = args.checkpoint if args.checkpoint is not None else "pretrained"
-    inpainter = Inpainter.from_checkpoint(checkpoint, args.device, arch=args.arch, config=config)
-    app = create_app(inpainter, limits=limits, checkpoint=checkpoint)
-    sock = bind(args.host, args.port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10))
-    print(f"serving the {inpainter.cfg.arch} model ({checkpoint}) on {url(sock)}  (Ctrl-C to stop)", flush=True)
+    resolve_weights(checkpoint)  # a missing checkpoint is said before anything listens
+    sock = bind(args.host, args.port)  # before the model loads: a port in use is said at once
     try:
+        inpainter = Inpainter.from_checkpoint(checkpoint, args.device, arch=args.arch, config=config)
+        app = create_app(inpainter, limits=limits, checkpoint=checkpoint)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10))
+        log_requests()
+        print(f"serving the {inpainter.cfg.arch} model ({checkpoint}) on {url(sock)}  (Ctrl-C to stop)", flush=True)
         serve_until_stopped(server, sock)
     finally:
         sock.close()

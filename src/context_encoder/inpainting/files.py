@@ -20,6 +20,7 @@ from context_encoder.config import MAX_PIXELS
 from context_encoder.data import IMAGE_SUFFIXES
 from context_encoder.inpainting.imageio import (
     SAVE_FORMATS,
+    check_mask_size,
     check_writable,
     output_format,
     read_image,
@@ -27,7 +28,7 @@ from context_encoder.inpainting.imageio import (
     resize_mask,
     save_image,
 )
-from context_encoder.inpainting.inpainter import Inpainter, prepare_hole
+from context_encoder.inpainting.inpainter import Inpainter
 
 MASK_SUFFIX = "_mask"  # NAME_mask.png beside NAME.jpg is NAME.jpg's mask
 INPUT_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")  # batch inputs; a GIF is read but cannot be written back as one
@@ -70,15 +71,16 @@ def inpaint_file(inpainter: Inpainter, image: Path, output: Path, *, mask: Path 
             warnings.warn(f"the shared mask ({mw}x{mh}) is stretched to {image.name} ({w}x{h}): "
                           "its aspect ratio differs", stacklevel=2)
         hole = resize_mask(hole, picture.size)
-    hole = prepare_hole(picture, hole, inpainter.cfg)
-    if not hole.any():
-        warnings.warn(f"the mask of {image} is empty: image written unchanged", stacklevel=2)
-        if image.suffix.lower() in SAVE_FORMATS and output_format(image) == output_format(output):
-            copy_file(image, output)  # byte for byte, no re-encoding
-        else:
-            save_image(picture.to_image(), output)
-        return
-    result = inpainter.inpaint(picture.to_image(), hole)
+    if hole is not None:
+        check_mask_size(hole, picture.size)
+        if not hole.any():
+            warnings.warn(f"the mask of {image} is empty: image written unchanged", stacklevel=2)
+            if image.suffix.lower() in SAVE_FORMATS and output_format(image) == output_format(output):
+                copy_file(image, output)  # byte for byte, no re-encoding
+            else:
+                save_image(picture.to_image(), output)
+            return
+    result = inpainter.inpaint(picture.to_image(), hole)  # checks the hole (and warns) before anything is written
     save_image(result, output)
 
 

@@ -10,16 +10,22 @@ file renamed into place: no symlink is followed, no half file is left).
 Files are checked before they are decoded: a folder, a missing file, an animated image, or one of
 more than ``max_pixels`` pixels (read from the header alone) is a one-line error, never a
 multi-gigabyte decode.
+
+Masks are read as a person meant them: non-zero = hole in lossless files and arrays; in JPEG
+files, whose compression spreads faint grey around every edge, a pixel is hole when its brightest
+channel is over mid-grey. A hole over half the image warns (is the mask inverted?).
 """
 
 from __future__ import annotations
 
+import os
 import struct
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -27,6 +33,17 @@ from PIL import Image, ImageOps
 from context_encoder.atomic import atomic_open, check_target
 from context_encoder.config import MAX_PIXELS
 from context_encoder.data import to_rgb
+from context_encoder.inpainting.conversions import (
+    ACCEPTED,
+    Restore,
+    is_tensor,
+    mode_restore,
+    tensor_pixels,
+    tensor_restore,
+)
+
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
 
@@ -46,8 +63,10 @@ _DEEP_MODES = ("I;16", "I;16B", "I;16L", "I", "F")  # more than 8 bits per chann
 # Pillow raises all of these (and struct.error, an Exception) on truncated or crafted files.
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError,
                   struct.error, MemoryError, Image.DecompressionBombError)
-
-ImageLike = Image.Image | np.ndarray
+LOSSY_FORMATS = ("JPEG", "MPO")  # masks in these are thresholded at mid-grey, not read as non-zero = hole
+MID_GREY = 127
+INVERTED_SHARE = 0.5  # a hole over this share of the image is probably an inverted mask: warn
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1]) + os.sep  # warnings skip frames under it
 
 
 @dataclass
@@ -57,6 +76,7 @@ class Picture:
     pixels: np.ndarray
     mode: str
     info: dict[str, Any] = field(default_factory=dict)  # EXIF / ICC written back with the output
+    restore: Restore | None = None  # gives the result in the input's form (array, tensor, P...); None: PIL
 
     @property
     def size(self) -> tuple[int, int]:
@@ -70,27 +90,36 @@ class Picture:
             return np.repeat(self.pixels[..., :1], 3, axis=-1)
         return self.pixels[..., :3]
 
-    def with_rgb(self, rgb: np.ndarray, hole: np.ndarray) -> Image.Image:
+    def with_rgb(self, rgb: np.ndarray, hole: np.ndarray) -> Any:
         """This picture with its ``hole`` pixels (H, W) taken from ``rgb`` (H, W, 3); the rest,
-        alpha included, byte for byte as read. Gray pictures get the luma of ``rgb``."""
+        alpha included, byte for byte as read. Gray pictures get the luma of ``rgb``. In the form
+        the picture came in: a PIL image (in its own mode), a NumPy array or a torch tensor."""
         out = self.pixels.copy()
         if self.mode in ("L", "LA"):
             luma = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
             out[..., 0][hole] = luma[hole]
         else:
             out[..., :3][hole] = rgb[hole]
+        if self.restore is not None:
+            return self.restore(out, hole)
         img = Image.fromarray(out if out.shape[-1] > 1 else out[..., 0], self.mode)
         img.info.update(self.info)
         return img
 
-    def to_image(self) -> Image.Image:
-        """This picture, unchanged, as a PIL image."""
+    def to_image(self) -> Any:
+        """This picture, unchanged, in the form it came in (a PIL image when read from a file)."""
         return self.with_rgb(self.rgb, np.zeros(self.pixels.shape[:2], dtype=bool))
 
 
-def picture_from_pil(img: Image.Image) -> Picture:
-    """Split a PIL image into pixels in its own mode (L, LA, RGB or RGBA), EXIF orientation applied."""
+ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike, "torch.Tensor", Picture]
+
+
+def picture_from_pil(img: Image.Image, *, keep_mode: bool = False) -> Picture:
+    """Split a PIL image into pixels in L, LA, RGB or RGBA, EXIF orientation applied. ``keep_mode``:
+    the result comes back in the image's own mode when it is P, 1, CMYK or YCbCr (else in the
+    pixels' mode, which a PNG can hold)."""
     img = ImageOps.exif_transpose(img)
+    restore = mode_restore(img) if keep_mode else None
     info = {k: img.info[k] for k in _KEPT_INFO if k in img.info}
     has_alpha = img.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info
     if img.mode in _GRAY_MODES:
@@ -102,26 +131,42 @@ def picture_from_pil(img: Image.Image) -> Picture:
         img = img.convert(mode)
     pixels = np.asarray(img, dtype=np.uint8)
     pixels = pixels[..., None] if pixels.ndim == 2 else pixels
-    return Picture(np.ascontiguousarray(pixels), mode, info)
+    return Picture(np.ascontiguousarray(pixels), mode, info, restore)
 
 
 def picture_from_array(array: np.ndarray) -> Picture:
-    """A uint8 array (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4) as a picture."""
-    if not isinstance(array, np.ndarray) or array.dtype != np.uint8:
-        raise ValueError("image arrays must be uint8 NumPy arrays (H, W[, C]) in [0, 255]")
+    """A uint8 array (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4) as a picture; the result
+    is an array of the same shape."""
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"cannot inpaint a {type(array).__name__}: give {ACCEPTED}")
+    if array.dtype != np.uint8:
+        raise ValueError(f"image arrays must be uint8 NumPy arrays (H, W[, C]) in [0, 255], got {array.dtype}; "
+                         f"accepted: {ACCEPTED}")
     pixels = array[..., None] if array.ndim == 2 else array
     modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
     if pixels.ndim != 3 or pixels.shape[-1] not in modes:
         raise ValueError(f"image array must be (H, W) or (H, W, 1|2|3|4), got {array.shape}")
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
         raise ValueError(f"image array is empty: {array.shape}")
-    return Picture(np.ascontiguousarray(pixels), modes[pixels.shape[-1]])
+    shape = array.shape
+    return Picture(np.ascontiguousarray(pixels), modes[pixels.shape[-1]],
+                   restore=lambda out, _hole: out.reshape(shape))
 
 
 def to_picture(image: ImageLike) -> Picture:
-    """A PIL image or a uint8 NumPy array as a :class:`Picture`."""
+    """A photo as a :class:`Picture` whose result comes back in the photo's form: a PIL image in
+    its own mode, a file path (read; the result is a PIL image), a uint8 NumPy array (H, W[, C]),
+    or a torch tensor (C, H, W) or (H, W) of uint8 or of floats in [0, 1]."""
+    if isinstance(image, Picture):
+        return image
     if isinstance(image, Image.Image):
-        return picture_from_pil(image)
+        return picture_from_pil(image, keep_mode=True)
+    if isinstance(image, (str, os.PathLike)):
+        return _decode(image, "image", lambda img: picture_from_pil(img, keep_mode=True), MAX_PIXELS)
+    if is_tensor(image):
+        picture = picture_from_array(tensor_pixels(image))
+        picture.restore = tensor_restore(image)
+        return picture
     return picture_from_array(image)
 
 
@@ -177,9 +222,40 @@ def read_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Picture:
 
 
 def hole_from_mask(mask: ImageLike) -> np.ndarray:
-    """Hole pixels of a mask (H, W) bool: non-zero = hole; transparent pixels are never holes."""
+    """:func:`mask_hole` of a mask (or of the mask file at a path), with a warning when the hole
+    covers over half of the image (an inverted mask, black = hole, looks like that)."""
+    hole = read_mask(mask) if isinstance(mask, (str, os.PathLike)) else mask_hole(mask)
+    warn_if_inverted(hole)
+    return hole
+
+
+def warn_if_inverted(hole: np.ndarray) -> None:
+    """Warn (pointing at the caller's code) when ``hole`` covers over half, but not all, of the image."""
+    share = float(hole.mean()) if hole.size else 0.0
+    if INVERTED_SHARE < share < 1:
+        warnings.warn(f"the mask hides {share:.0%} of the image: is it inverted? (white / non-zero = hole)",
+                      UserWarning, stacklevel=_user_stacklevel())
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel``, for a warning issued by the caller, of the first frame outside context_encoder."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+def mask_hole(mask: ImageLike) -> np.ndarray:
+    """Hole pixels of a mask (H, W) bool: non-zero = hole, transparent pixels never; a mask read
+    from a JPEG file: brightest channel over mid-grey (127) = hole, so that compression noise is not."""
+    if is_tensor(mask):
+        mask = (mask.detach() != 0).cpu().numpy()
+        mask = mask.any(axis=0) if mask.ndim == 3 else mask  # (C, H, W) as torchvision
     if isinstance(mask, Image.Image):
+        lossy = mask.format in LOSSY_FORMATS
         mask = ImageOps.exif_transpose(mask)
+        if lossy:
+            return np.asarray(mask.convert("RGB")).max(axis=-1) > MID_GREY
         if mask.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in mask.info:
             rgba = np.asarray(mask.convert("RGBA"))
             return rgba[..., :3].any(axis=-1) & (rgba[..., 3] > 0)
@@ -195,8 +271,8 @@ def hole_from_mask(mask: ImageLike) -> np.ndarray:
 
 
 def read_mask(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """A mask file (PNG; white or non-zero = hole) as (H, W) bool."""
-    return _decode(path, "mask", hole_from_mask, max_pixels)
+    """A mask file as (H, W) bool (:func:`mask_hole`: white or non-zero = hole; JPEG: over mid-grey)."""
+    return _decode(path, "mask", mask_hole, max_pixels)
 
 
 def check_mask_size(hole: np.ndarray, size: tuple[int, int], name: str = "mask") -> None:

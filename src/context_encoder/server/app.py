@@ -1,7 +1,8 @@
 """The HTTP API and web page around one :class:`context_encoder.Inpainter`.
 
 ``POST /api/v1/inpaint`` (multipart ``image``, ``mask``; optional ``blend``, ``feather``) answers
-the filled image as PNG, at the upload's full size and mode; ``GET /api/v1/health`` and
+the filled image as PNG, at the upload's full size and mode, with the Inpainter's warnings (an
+inverted-looking mask) in the ``X-Inpaint-Warning`` header; ``GET /api/v1/health`` and
 ``GET /api/v1/model`` describe the server; ``/`` is the page, ``/docs`` the OpenAPI UI. Holes are
 filled only by the Inpainter, one request at a time (:mod:`context_encoder.server.worker`).
 """
@@ -9,6 +10,7 @@ filled only by the Inpainter, one request at a time (:mod:`context_encoder.serve
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -22,13 +24,15 @@ from fastapi.staticfiles import StaticFiles
 
 from context_encoder import Inpainter
 from context_encoder.config import InpaintConfig
+from context_encoder.server.access_log import AccessLog
 from context_encoder.server.errors import BadInput, install_error_handlers, responses
 from context_encoder.server.limits import BodySizeLimit, Limits
 from context_encoder.server.schemas import Blend, Health, ModelInfo, model_info
-from context_encoder.server.uploads import Upload, check_same_size, decode_hole, decode_image, encode_png, probe
+from context_encoder.server.uploads import Upload, check_same_size, decode_hole, decode_picture, encode_png, probe
 from context_encoder.server.worker import ModelWorker
 
 API = "/api/v1"
+WARNING_HEADER = "X-Inpaint-Warning"
 _STATIC = ("context_encoder.server", "static")
 
 
@@ -36,14 +40,18 @@ class PNGResponse(Response):
     media_type = "image/png"
 
 
-def fill(inpainter: Inpainter, image: Upload, mask: Upload, options: InpaintConfig) -> bytes:
-    """Decode the uploads, fill the hole with the Inpainter, encode PNG (runs in the model worker)."""
-    picture, hole = decode_image(image), decode_hole(mask)
-    try:
-        out = inpainter.inpaint(picture, hole, blend=options.blend, feather_px=options.feather_px)
-    except ValueError as err:  # the Inpainter's word on a mask it cannot fill (e.g. hiding everything)
-        raise BadInput(str(err)) from err
-    return encode_png(out)
+def fill(inpainter: Inpainter, image: Upload, mask: Upload, options: InpaintConfig) -> tuple[bytes, list[str]]:
+    """Decode the uploads, fill the hole with the Inpainter, encode PNG (runs in the model worker).
+    Also returns the Inpainter's warnings, for the client rather than the server's stderr."""
+    picture, hole = decode_picture(image), decode_hole(mask)
+    # catch_warnings is process-wide; fills run one at a time in this thread and the event loop warns of nothing.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = inpainter.inpaint(picture, hole, blend=options.blend, feather_px=options.feather_px)
+        except ValueError as err:  # the Inpainter's word on a mask it cannot fill (e.g. hiding everything)
+            raise BadInput(str(err)) from err
+    return encode_png(out), [" ".join(str(w.message).split()) for w in caught]
 
 
 def request_options(defaults: InpaintConfig, *, blend: str | None, feather: int | None) -> InpaintConfig:
@@ -71,6 +79,7 @@ def create_app(inpainter: Inpainter, *, limits: Limits | None = None,
                   description="Fill a painted hole in a photo with a Context Encoder (Pathak et al., CVPR 2016).")
     app.state.worker = worker
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_upload_bytes)
+    app.add_middleware(AccessLog)  # added last: the outermost, it times every answer
     install_error_handlers(app)
     app.mount("/static", StaticFiles(packages=[_STATIC]), name="static")
     index = resources.files(_STATIC[0]).joinpath(_STATIC[1], "index.html").read_text(encoding="utf-8")
@@ -88,7 +97,10 @@ def create_app(inpainter: Inpainter, *, limits: Limits | None = None,
         return info
 
     @app.post(f"{API}/inpaint", response_class=PNGResponse, summary="Fill the mask's hole in the image",
-              responses={200: {"content": {"image/png": {}}, "description": "the filled image, same size, PNG"},
+              responses={200: {"content": {"image/png": {}}, "description": "the filled image, same size, PNG",
+                               "headers": {WARNING_HEADER: {"description": "present when the fill warns, e.g. "
+                                                            "a mask hiding over half of the photo (inverted?)",
+                                                            "schema": {"type": "string"}}}},
                          **responses(400, 413, 422, 429)})
     async def inpaint(
         image: Annotated[UploadFile, File(description="the photo (PNG, JPEG, WebP, BMP, TIFF, GIF)")],
@@ -100,7 +112,10 @@ def create_app(inpainter: Inpainter, *, limits: Limits | None = None,
         photo = probe(await image.read(), "image", max_pixels=limits.max_pixels)
         hole = probe(await mask.read(), "mask", max_pixels=limits.max_pixels)
         check_same_size(photo, hole)
-        png = await worker.submit(partial(fill, inpainter, photo, hole, options))
-        return PNGResponse(png, headers={"Content-Disposition": 'inline; filename="inpainted.png"'})
+        png, warned = await worker.submit(partial(fill, inpainter, photo, hole, options))
+        headers = {"Content-Disposition": 'inline; filename="inpainted.png"'}
+        if warned:
+            headers[WARNING_HEADER] = "; ".join(warned).encode("ascii", "replace").decode()
+        return PNGResponse(png, headers=headers)
 
     return app

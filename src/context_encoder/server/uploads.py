@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from context_encoder.inpainting.imageio import hole_from_mask
+from context_encoder.inpainting.imageio import Picture, mask_hole, picture_from_pil
 from context_encoder.server.errors import BadInput, TooLarge
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")  # what a browser or camera writes (JPEG: MPO too)
@@ -72,11 +72,17 @@ def decode_image(upload: Upload) -> Image.Image:
     return img
 
 
-def decode_hole(upload: Upload) -> np.ndarray:
-    """The uploaded mask as hole pixels (H, W) bool (non-zero = hole, transparent = never);
-    BadInput when it marks no pixel."""
+def decode_picture(upload: Upload) -> Picture:
+    """The uploaded image as a Picture in L, LA, RGB or RGBA (what a PNG answer can hold)."""
     with decode_image(upload) as img:
-        hole = hole_from_mask(img)
+        return picture_from_pil(img)
+
+
+def decode_hole(upload: Upload) -> np.ndarray:
+    """The uploaded mask as hole pixels (H, W) bool (non-zero = hole, transparent = never; a JPEG
+    mask: over mid-grey); BadInput when it marks no pixel."""
+    with decode_image(upload) as img:
+        hole = mask_hole(img)
     if not hole.any():
         raise BadInput("the mask is empty: paint the hole (non-zero, opaque pixels) before inpainting")
     return hole
