@@ -7,6 +7,11 @@ and failed on the code before the fix. Runs are tiny (32 px, 1-2 steps).
 from __future__ import annotations
 
 import io
+import json
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -16,13 +21,34 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from serve_helpers import running_server
 
-from context_encoder import Inpainter
+from context_encoder import Inpainter, atomic
 from context_encoder.checkpoint import save_weights
+from context_encoder.cli import main
 from context_encoder.config import ModelConfig
 from context_encoder.models import build_generator
 from context_encoder.server.app import create_app
 
 CFG = ModelConfig(image_size=32, bottleneck=32, nef=16, ngf=16, ndf=16)
+TINY = ["--image-size", "32", "--bottleneck", "32", "--nef", "16", "--ngf", "16", "--ndf", "16", "--batch-size", "4",
+        "--workers", "0", "--precision", "fp32", "--log-every", "1"]
+
+
+def _train(data: Path, run: Path, steps: int, *extra: str) -> int:
+    return main(["train", "--data", str(data), "--steps", str(steps), "--out", str(run), *TINY, *extra])
+
+
+def _one_line_error(capsys: pytest.CaptureFixture, *needles: str) -> str:
+    err = capsys.readouterr().err.strip()
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")
+             and not re.match(r"^\s*train:.*\|", line)]  # the progress bar
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -119,3 +145,51 @@ def test_1_the_serve_command_refuses_a_foreign_host(tmp_path: Path) -> None:
         foreign = httpx.post(f"{url}api/v1/inpaint", files=_fill_request(),
                              headers={"Origin": "http://evil.example", "Host": f"127.0.0.1:{port}"})
         assert foreign.status_code == 403
+
+
+# ---- 2: one process per run folder ----------------------------------------------------------------
+def test_2_a_second_train_into_a_busy_folder_is_refused(image_dir: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    with atomic.locked_folder(run):  # another process training there
+        assert _train(image_dir, run, 1) == 2
+        _one_line_error(capsys, f"{run} is in use by another training process (pid ", "pick another --out")
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing of a run written
+    assert not run.exists()  # the lock's folder was made for it, and is gone with it
+    assert _train(image_dir, run, 2) == 0  # free again
+    assert not (run / ".lock").exists()
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_2_a_second_resume_is_refused_and_leaves_the_run_as_it_was(image_dir: Path, tmp_path: Path,
+                                                                    capsys) -> None:
+    run = tmp_path / "run"
+    assert _train(image_dir, run, 1) == 0
+    capsys.readouterr()
+    before = _snapshot(run)
+    with atomic.locked_folder(run):
+        assert main(["train", "--resume", str(run), "--steps", "2"]) == 2
+        _one_line_error(capsys, "is in use by another training process")
+    assert _snapshot(run) == before
+    assert main(["train", "--resume", str(run), "--steps", "2"]) == 0
+
+
+def test_2_two_real_processes_one_trains_the_other_is_told(image_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert _train(image_dir, run, 1) == 0
+    cmd = [sys.executable, "-m", "context_encoder.cli", "train", "--resume", str(run), "--steps", "100000"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len((run / "metrics.jsonl").read_text().splitlines()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)  # before: it trained too
+        assert second.returncode == 2, second.stderr
+        assert f"is in use by another training process (pid {first.pid})" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.terminate()  # SIGTERM: a checkpoint, then exit 0
+        first.communicate(timeout=120)
+    assert first.returncode == 0
+    assert not (run / ".lock").exists()
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, len(steps) + 1))  # one writer: no step twice

@@ -5,11 +5,13 @@ A file is written under a fresh, unpredictable name in its own directory, create
 opened), flushed to disk, then renamed over the target with :func:`os.replace`, which replaces a
 symlink at the target rather than following it. A crash leaves the old file (or none) and at most
 a ``.NAME.XXXXXXXX.tmp`` file, never a half-written target; :func:`remove_stale` clears those.
+:func:`locked_folder` keeps a folder (a run directory) to one process at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
@@ -135,3 +137,63 @@ def remove_stale(folder: str | Path) -> list[Path]:
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def locked_folder(folder: str | Path, *, user: str = "another process", hint: str = "") -> Iterator[Path]:
+    """Hold an exclusive OS lock (``flock``) on ``folder/.lock`` for the block; yields the folder.
+
+    Another process that asks meanwhile gets ``BlockingIOError("FOLDER is in use by USER (pid N):
+    HINT")`` at once. The
+    lock dies with its process, so a killed holder never blocks the next one. The lock file is
+    removed on exit, and so is the folder if it was made here and is still empty.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file, not a folder")
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = _lock(path, f"{folder} is in use by {user}", f": {hint}" if hint else "")
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield folder
+    finally:
+        path.unlink(missing_ok=True)  # still held: a process that opened this file sees it gone, retries
+        os.close(fd)
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: a run that wrote something keeps its folder
+
+
+def _lock(path: Path, busy: str, hint: str) -> int:
+    """An fd of ``path`` holding its flock; the file must still be ``path`` once locked (the holder
+    before may have removed it after this process opened it)."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        fd = os.open(path, flags, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BlockingIOError(f"{busy}{_holder(path)}{hint}") from None
+        try:
+            if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    raise BlockingIOError(f"{busy}{hint}")
+
+
+def _holder(path: Path) -> str:
+    """The holder's pid from a lock file as ' (pid N)', or '' when it cannot be read."""
+    try:
+        pid = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""

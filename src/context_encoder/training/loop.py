@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from context_encoder.atomic import atomic_path, open_append, write_text
+from context_encoder.atomic import atomic_path, locked_folder, open_append, write_text
 from context_encoder.checkpoint import (
     CheckpointError,
     find_checkpoint,
@@ -46,6 +46,7 @@ from context_encoder.data import ImageFolderDataset, StepBatchSampler, find_imag
 from context_encoder.device import (
     Runtime,
     average_buffers,
+    is_main_process,
     setup_runtime,
     shutdown,
     use_channels_last,
@@ -244,45 +245,54 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False) ->
 
 def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool) -> tuple[TrainState, TrainResult]:
     run_dir = Path(cfg.out)
-    check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # every rank, before any of them writes
-    rt = setup_runtime(cfg.device, cfg.precision)
-    try:
-        train_set, val_set = _load_data(cfg)
-        state = build_gan(cfg, rt)
-        start = 0
-        if resume:
-            start = _resume(state, run_dir, cfg.optim.ema)
-        else:
-            if cfg.init:
-                _initialize(state, cfg.init)
-            if cfg.optim.ema:
-                state.ema = WeightEMA(unwrap(state.generator), cfg.optim.ema)
-        total = total_steps(cfg, len(train_set), rt.world_size)
-        if start >= total:
-            raise ValueError(f"{run_dir} is already at step {start}, and this run ends at step {total}: "
-                             "nothing to train (raise --steps or --epochs)")
-        sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
-                                   start_step=start, rank=rt.rank, world_size=rt.world_size)
-        masks = mask_sampler_for(cfg)
-        loader = DataLoader(MaskedImages(train_set, masks, paste_holes_for(cfg)), batch_sampler=sampler,
-                            num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
-                            persistent_workers=cfg.data.workers > 0, worker_init_fn=ignore_stop_signals)
-        preview = _preview_batch(val_set or train_set, masks, cfg.seed)
-        writer = None
-        if rt.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            prepare_run_dir(run_dir, overwrite=overwrite)
-            trim_metrics(run_dir, start)
-            write_text(run_dir / "config.json", json.dumps(to_dict(cfg), indent=2))
-            # A resumed run drops the TensorBoard events logged after its checkpoint.
-            writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
+    # One process per run folder, and the folder checked under that lock: two starts cannot both
+    # find it free. Rank 0 holds it for a torchrun job; the other ranks write nothing.
+    lock = locked_folder(run_dir, user="another training process", hint="wait for it to end, or pick another --out")
+    with lock if is_main_process() else contextlib.nullcontext():
+        check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # every rank, before any of them writes
+        rt = setup_runtime(cfg.device, cfg.precision)
         try:
-            step, stopped_by = _loop(cfg, state, loader, preview, run_dir, start, total, writer)
+            return _run_claimed(cfg, rt, run_dir, resume=resume, overwrite=overwrite)
         finally:
-            if writer is not None:
-                writer.close()
+            shutdown(rt)
+
+
+def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, *, resume: bool,
+                 overwrite: bool) -> tuple[TrainState, TrainResult]:
+    train_set, val_set = _load_data(cfg)
+    state = build_gan(cfg, rt)
+    start = 0
+    if resume:
+        start = _resume(state, run_dir, cfg.optim.ema)
+    else:
+        if cfg.init:
+            _initialize(state, cfg.init)
+        if cfg.optim.ema:
+            state.ema = WeightEMA(unwrap(state.generator), cfg.optim.ema)
+    total = total_steps(cfg, len(train_set), rt.world_size)
+    if start >= total:
+        raise ValueError(f"{run_dir} is already at step {start}, and this run ends at step {total}: "
+                         "nothing to train (raise --steps or --epochs)")
+    sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
+                               start_step=start, rank=rt.rank, world_size=rt.world_size)
+    masks = mask_sampler_for(cfg)
+    loader = DataLoader(MaskedImages(train_set, masks, paste_holes_for(cfg)), batch_sampler=sampler,
+                        num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
+                        persistent_workers=cfg.data.workers > 0, worker_init_fn=ignore_stop_signals)
+    preview = _preview_batch(val_set or train_set, masks, cfg.seed)
+    writer = None
+    if rt.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        prepare_run_dir(run_dir, overwrite=overwrite)
+        trim_metrics(run_dir, start)
+        write_text(run_dir / "config.json", json.dumps(to_dict(cfg), indent=2))
+        # A resumed run drops the TensorBoard events logged after its checkpoint.
+        writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
+    try:
+        step, stopped_by = _loop(cfg, state, loader, preview, run_dir, start, total, writer)
     finally:
-        shutdown(rt)
+        if writer is not None:
+            writer.close()
     return state, TrainResult(run_dir, step, stopped_by)
 
 
