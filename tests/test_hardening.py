@@ -193,3 +193,31 @@ def test_2_two_real_processes_one_trains_the_other_is_told(image_dir: Path, tmp_
     assert not (run / ".lock").exists()
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, len(steps) + 1))  # one writer: no step twice
+
+
+# ---- 3: a run folder that overlaps its data ----------------------------------------------------------
+@pytest.mark.parametrize("where", ["same", "inside", "through a link"])
+def test_3_a_run_folder_in_the_data_is_refused(where: str, image_dir: Path, tmp_path: Path, capsys) -> None:
+    run = {"same": image_dir, "inside": image_dir / "runs" / "a", "through a link": tmp_path / "link"}[where]
+    if where == "through a link":
+        run.symlink_to(image_dir, target_is_directory=True)
+    before = _snapshot(image_dir)
+    for flags in ([], ["--overwrite"]):
+        assert _train(image_dir, run, 1, *flags) == 2
+        _one_line_error(capsys, f"output {run}", f"the data folder {image_dir}", "read back as input")
+    assert _snapshot(image_dir) == before and not (image_dir / "runs").exists()
+
+
+def test_3_the_sample_grids_of_a_run_are_not_data_and_overwrite_deletes_no_input(image_dir: Path, tmp_path: Path,
+                                                                                 capsys) -> None:
+    run = tmp_path / "run"
+    assert _train(image_dir, run, 1, "--sample-every", "1") == 0
+    capsys.readouterr()
+    before = _snapshot(run)
+    cases = [["--data", str(run / "samples"), "--out", str(run), "--overwrite"],  # trains on its own grids
+             ["--data", str(image_dir), "--out", str(run), "--overwrite", "--init", str(run)],  # deletes the init
+             ["--data", str(image_dir), "--out", str(run), "--overwrite", "--config", str(run / "config.json")]]
+    for flags in cases:
+        assert main(["train", "--steps", "1", *TINY, *flags]) == 2
+        _one_line_error(capsys, f"among the files of the run {run}", "pick another --out")
+    assert _snapshot(run) == before

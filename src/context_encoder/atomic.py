@@ -129,6 +129,51 @@ def check_folder(folder: str | Path, what: str | None = None) -> None:
         raise PermissionError(f"{what}: no write permission in {folder}")
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same resolved path (symlinks followed) or a hard link."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it, symlinks followed."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents or same_file(path, folder)
+
+
+Inputs = dict[str, "str | Path | list[str | Path] | None"]  # what -> a path, several, or None
+
+
+def check_output(output: str | Path, *, files: Inputs | None = None, folders: Inputs | None = None) -> None:
+    """Raise ValueError, before any work, if writing ``output`` (a file or a folder) would touch an
+    input: replace one of ``files`` (photos, masks, weights, configs) or land inside one of
+    ``folders`` (data read recursively, where it would be read back as input next time).
+
+    Every command calls this with all of its inputs; paths are compared resolved and by inode.
+    """
+    for name, path in input_paths(files):
+        if same_file(output, path):
+            raise ValueError(f"output {output} would replace the {name} {path}")
+    for name, folder in input_paths(folders):
+        if inside(output, folder):
+            where = "is" if same_file(output, folder) else "is inside"
+            raise ValueError(f"output {output} {where} the {name} folder {folder}: it would be read back as "
+                             "input; write it elsewhere")
+
+
+def input_paths(inputs: Inputs | None) -> Iterator[tuple[str, Path]]:
+    """(what, path) for every path given in ``inputs``."""
+    for name, value in (inputs or {}).items():
+        for path in value if isinstance(value, (list, tuple)) else [value]:
+            if path is not None and str(path) != "":
+                yield name, Path(path)
+
+
 def remove_stale(folder: str | Path) -> list[Path]:
     """Delete the temporary files an interrupted write left in ``folder``; returns them."""
     folder = Path(folder)
@@ -149,12 +194,12 @@ def locked_folder(folder: str | Path, *, user: str = "another process", hint: st
     Another process that asks meanwhile gets ``BlockingIOError("FOLDER is in use by USER (pid N):
     HINT")`` at once. The
     lock dies with its process, so a killed holder never blocks the next one. The lock file is
-    removed on exit, and so is the folder if it was made here and is still empty.
+    removed on exit, and so are the folders made here that are still empty.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder} is a file, not a folder")
-    created = not folder.exists()
+    created = [f for f in (folder, *folder.parents) if not f.exists()]  # deepest first
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     fd = _lock(path, f"{folder} is in use by {user}", f": {hint}" if hint else "")
@@ -165,9 +210,9 @@ def locked_folder(folder: str | Path, *, user: str = "another process", hint: st
     finally:
         path.unlink(missing_ok=True)  # still held: a process that opened this file sees it gone, retries
         os.close(fd)
-        if created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only if empty: a run that wrote something keeps its folder
+        with contextlib.suppress(OSError):  # rmdir: only if empty, so a run that wrote something keeps it
+            for made in created:
+                made.rmdir()
 
 
 def _lock(path: Path, busy: str, hint: str) -> int:

@@ -166,6 +166,28 @@ def find_checkpoint(path: str | Path) -> Path:
     return gen
 
 
+def _saved_files(root: Path) -> list[Path]:
+    """The files of a checkpoints folder: ``latest`` and those of every step directory."""
+    return [root / "latest", *(p for step_dir in step_dirs(root) for p in step_dir.iterdir() if p.is_file())]
+
+
+def run_files(run_dir: str | Path) -> list[Path]:
+    """The files that make a run: ``config.json``, ``metrics.jsonl`` and its checkpoints."""
+    run_dir = Path(run_dir)
+    return [run_dir / "config.json", run_dir / "metrics.jsonl", *_saved_files(run_dir / "checkpoints")]
+
+
+def checkpoint_files(spec: str | Path) -> list[Path]:
+    """Every file that a checkpoint is read from or kept with, which no output may replace: the
+    weights and their ``model.json``; for a step directory, the other steps and its run's files."""
+    weights = resolve_weights(spec)
+    files = [weights, weights.with_name("model.json")]
+    root = weights.parent.parent
+    if step_number(weights.parent) is not None:
+        files += run_files(root.parent) if root.name == "checkpoints" else _saved_files(root)
+    return files
+
+
 def packaged_weights(name: str = PACKAGED_CENTER) -> Path:
     """The path of a model packaged inside this install. Raises CheckpointError when absent."""
     weights = resources.files("context_encoder").joinpath(name)

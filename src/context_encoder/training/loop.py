@@ -32,6 +32,7 @@ from tqdm import tqdm
 from context_encoder.atomic import atomic_path, locked_folder, open_append, write_text
 from context_encoder.checkpoint import (
     CheckpointError,
+    checkpoint_files,
     find_checkpoint,
     load_shared_state,
     load_state,
@@ -57,7 +58,7 @@ from context_encoder.masks import MaskFn, MaskSampler, PasteHoles
 from context_encoder.models import build_discriminator, build_generator, set_dense_kernels
 from context_encoder.training.ema import WeightEMA
 from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
-from context_encoder.training.run_dir import check_run_dir, prepare_run_dir, trim_metrics
+from context_encoder.training.run_dir import check_run_dir, check_run_inputs, prepare_run_dir, trim_metrics
 from context_encoder.training.samples import preview_grid
 from context_encoder.training.step import TrainState, train_step
 
@@ -233,18 +234,25 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageFolderDataset, ImageFolderDataset
     return train_set, val_set
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
+def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+          config_files: list[Path] | None = None) -> TrainResult:
     """Train a context encoder as ``cfg`` says into the run directory ``cfg.out``.
 
     ``resume`` continues the run there; ``overwrite`` replaces it; without either a folder that
-    holds a run is refused (ValueError) before anything is written.
+    holds a run is refused (ValueError) before anything is written, and so is a run folder that
+    overlaps its inputs (``cfg``'s data, masks and init weights, and ``config_files``).
     """
-    state, result = _run(cfg, resume=resume, overwrite=overwrite)
+    state, result = _run(cfg, resume=resume, overwrite=overwrite, config_files=config_files or [])
     return dataclasses.replace(result, state=state)
 
 
-def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool) -> tuple[TrainState, TrainResult]:
+def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool,
+         config_files: list[Path]) -> tuple[TrainState, TrainResult]:
     run_dir = Path(cfg.out)
+    init = checkpoint_files(cfg.init) if cfg.init and not resume else []
+    check_run_inputs(run_dir, folders={"data": cfg.data.data, "mask": cfg.mask.folder,
+                                       "paste mask": cfg.mask.paste_folder},
+                     files={"--init checkpoint's file": init, "config": config_files})
     # One process per run folder, and the folder checked under that lock: two starts cannot both
     # find it free. Rank 0 holds it for a torchrun job; the other ranks write nothing.
     lock = locked_folder(run_dir, user="another training process", hint="wait for it to end, or pick another --out")
