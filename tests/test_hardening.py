@@ -6,8 +6,10 @@ and failed on the code before the fix. Runs are tiny (32 px, 1-2 steps).
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from PIL import Image
 from serve_helpers import running_server
 
 from context_encoder import Inpainter, atomic
-from context_encoder.checkpoint import save_weights
+from context_encoder.checkpoint import find_checkpoint, save_weights
 from context_encoder.cli import main
 from context_encoder.config import ModelConfig
 from context_encoder.models import build_generator
@@ -221,3 +223,171 @@ def test_3_the_sample_grids_of_a_run_are_not_data_and_overwrite_deletes_no_input
         assert main(["train", "--steps", "1", *TINY, *flags]) == 2
         _one_line_error(capsys, f"among the files of the run {run}", "pick another --out")
     assert _snapshot(run) == before
+
+
+# ---- 4: no output over a checkpoint, a config or inside a data folder --------------------------------
+def _step_dir(run: Path) -> Path:
+    return find_checkpoint(run).parent
+
+
+def _labelled(root: Path) -> tuple[Path, Path]:
+    from test_probe import write_labelled
+
+    write_labelled(root / "train", 4, seed=0)
+    write_labelled(root / "test", 2, seed=1)
+    return root / "train", root / "test"
+
+
+def test_4_no_output_replaces_a_checkpoint_or_config(tiny_checkpoint: Path, image_dir: Path, tmp_path: Path,
+                                                     capsys) -> None:
+    run, step = tiny_checkpoint, _step_dir(tiny_checkpoint)
+    train, test = _labelled(tmp_path / "labelled")
+    before = _snapshot(run)
+    probe = ["probe", "--checkpoint", str(run), "--train", str(train), "--test", str(test), "--overwrite"]
+    cases = [
+        ["features", "--checkpoint", str(step / "generator.safetensors"), "--data", str(image_dir),
+         "-o", str(step / "generator.safetensors"), "--overwrite"],
+        ["features", "--checkpoint", str(run), "--data", str(image_dir), "-o", str(step / "generator.safetensors"),
+         "--overwrite"],
+        [*probe, "-o", str(run / "config.json")],
+        [*probe, "-o", str(step / "model.json")],
+        ["plot", str(run), "-o", str(run / "config.json"), "--overwrite"],
+        ["plot", str(run), "-o", str(run / "metrics.jsonl"), "--overwrite"],
+        ["export", "--checkpoint", str(run), "--format", "onnx", "-o", str(step / "model.json"), "--overwrite"],
+    ]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        _one_line_error(capsys, "would replace the", "'s file")
+    assert _snapshot(run) == before
+
+
+def test_4_no_output_inside_a_data_folder(image_dir: Path, tmp_path: Path, capsys) -> None:
+    train, test = _labelled(tmp_path / "labelled")
+    before = _snapshot(image_dir), _snapshot(train)
+    model = ["--random-init", "--nef", "8", "--bottleneck", "16", "--device", "cpu"]
+    cases = [["features", *model, "--data", str(image_dir), "-o", str(image_dir / "feats.npz")],
+             ["probe", *model, "--train", str(train), "--test", str(test), "-o", str(train / "red" / "p.json")],
+             ["evaluate", "--data", str(image_dir), "--report", str(image_dir)],
+             ["evaluate", "--data", str(image_dir), "--report", str(image_dir / "report")]]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        _one_line_error(capsys, "folder", "read back as input")
+    assert (_snapshot(image_dir), _snapshot(train)) == before
+
+
+# ---- 5: every writer through atomic.py ----------------------------------------------------------------
+def _write_each(kind: str, out: Path, image_dir: Path, tmp_path: Path, *extra: str) -> int:
+    model = ["--random-init", "--nef", "8", "--bottleneck", "16", "--device", "cpu"]
+    if kind == "features":
+        return main(["features", *model, "--data", str(image_dir), "-o", str(out), *extra])
+    if kind == "probe":
+        train, test = _labelled(tmp_path / "labelled")
+        return main(["probe", *model, "--train", str(train), "--test", str(test), "-o", str(out), *extra])
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss_rec": 1 / s}) + "\n" for s in (1, 2, 3)))
+    return main(["plot", str(run), "-o", str(out), *extra])
+
+
+@pytest.mark.parametrize(("kind", "name"), [("features", "f.npz"), ("features", "f.safetensors"),
+                                            ("probe", "p.json"), ("plot", "curves.png")])
+def test_5_and_9_a_link_at_the_output_is_replaced_not_followed_and_needs_overwrite(
+        kind: str, name: str, image_dir: Path, tmp_path: Path, capsys) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out" / name
+    out.parent.mkdir()
+    out.symlink_to(victim)
+    assert _write_each(kind, out, image_dir, tmp_path) == 2  # 9: like inpaint and export, no silent replace
+    _one_line_error(capsys, f"{out} exists (pass --overwrite to replace it)")
+    assert _write_each(kind, out, image_dir, tmp_path, "--overwrite") == 0
+    assert victim.read_text() == "precious" and not out.is_symlink() and out.stat().st_size > 0
+    assert sorted(p.name for p in out.parent.iterdir()) == [name]  # no temporary file left
+
+
+def test_5_evaluate_does_not_follow_a_link_at_its_old_temp_name(image_dir: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    report = tmp_path / "report"
+    report.mkdir()
+    for name in ("summary.json", "per_image.csv", "table.md", "examples.png"):
+        (report / f".{name}.tmp-{os.getpid()}").symlink_to(victim)  # the name evaluate used, predictable
+    assert main(["evaluate", "--data", str(image_dir), "--methods", "mean-fill", "--examples", "2",
+                 "--report", str(report), "--device", "cpu"]) == 0
+    assert victim.read_text() == "precious"
+    assert json.loads((report / "summary.json").read_text())
+
+
+# The calls that write a file, and the only ways they may get one: a file object or temporary path
+# from atomic_open / atomic_path, or an in-memory buffer. A new writer that bypasses atomic.py fails here.
+WRITERS = {"savefig", "save", "savez", "savez_compressed", "save_file", "save_image", "write_text", "write_bytes",
+           "tofile", "dump", "fdopen", "SummaryWriter", "to_csv"}
+SHUTIL = {"copy", "copy2", "copyfile", "copytree", "move"}  # as shutil.NAME
+# call sites whose target comes from their caller (checked there): module -> {function: why}
+PASSED_IN = {
+    "training/samples.py": {"save_image": "its path is the atomic_path of loop._loop"},
+    "inpainting/export.py": {"save": "onnx.save and torch.jit.save to the atomic_path of commands/export.py"},
+    "training/loop.py": {"SummaryWriter": "TensorBoard's own event files (docs/reliability.md: not covered)"},
+}
+
+
+def _writes(tree: ast.AST) -> list[tuple[str, int, ast.Call]]:
+    """(name, line, call) of every call that may write a file: WRITERS and open() in a write mode."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name == "open":
+            on_os = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "os"
+            modes = [a.value for a in [*node.args, *(k.value for k in node.keywords if k.arg == "mode")]
+                     if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            if on_os or any(set(m) & set("wax+") for m in modes):  # builtin, Path.open, os.open
+                found.append((name, node.lineno, node))
+        elif name in WRITERS or (name in SHUTIL and isinstance(func, ast.Attribute)
+                                 and getattr(func.value, "id", "") == "shutil"):
+            found.append((name, node.lineno, node))
+    return found
+
+
+def _safe_targets(tree: ast.AST) -> set[str]:
+    """Names bound by ``with atomic_open(...) as X`` / ``atomic_path``, or to an in-memory buffer."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.withitem) and isinstance(node.context_expr, ast.Call):
+            func = node.context_expr.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in ("atomic_open", "atomic_path") and isinstance(node.optional_vars, ast.Name):
+                names.add(node.optional_vars.id)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            if (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) in ("BytesIO", "StringIO"):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def test_5_every_file_the_package_writes_goes_through_atomic() -> None:
+    root = Path(__file__).resolve().parents[1] / "src" / "context_encoder"
+    bypass = []
+    for path in sorted(root.rglob("*.py")):
+        module = path.relative_to(root).as_posix()
+        if module == "atomic.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        # functions of this package (atomic.write_text, imageio.save_image): checked where they are defined
+        ours = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                and (n.module or "").startswith("context_encoder") for a in n.names}
+        safe = _safe_targets(tree)
+        for name, line, call in _writes(tree):
+            if isinstance(call.func, ast.Name) and name in ours:
+                continue
+            if any(isinstance(a, ast.Name) and a.id in safe for a in call.args):
+                continue
+            if name in PASSED_IN.get(module, {}):
+                continue
+            bypass.append(f"{module}:{line} {name}(...)")
+    assert not bypass, f"writers that bypass atomic.py: {bypass}"
+    probe = "open(p, 'w'); p.open('ab'); os.open(p, 1); np.savez(p); fig.savefig(p); p.write_text('x'); open(p)"
+    assert [name for name, _, _ in _writes(ast.parse(probe))] == ["open", "open", "open", "savez", "savefig",
+                                                                   "write_text"]

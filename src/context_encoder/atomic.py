@@ -5,7 +5,8 @@ A file is written under a fresh, unpredictable name in its own directory, create
 opened), flushed to disk, then renamed over the target with :func:`os.replace`, which replaces a
 symlink at the target rather than following it. A crash leaves the old file (or none) and at most
 a ``.NAME.XXXXXXXX.tmp`` file, never a half-written target; :func:`remove_stale` clears those.
-:func:`locked_folder` keeps a folder (a run directory) to one process at a time.
+:func:`check_output` says whether an output may be written at all (it replaces no input and lies
+in no data folder); :func:`locked_folder` keeps a folder (a run directory) to one process at a time.
 """
 
 from __future__ import annotations

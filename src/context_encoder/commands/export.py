@@ -25,13 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from context_encoder.atomic import atomic_path, check_target
-    from context_encoder.checkpoint import load_generator, resolve_weights
+    from context_encoder.atomic import atomic_path, check_output, check_target
+    from context_encoder.checkpoint import checkpoint_files, load_generator
     from context_encoder.inpainting.export import export_generator, parity
-    from context_encoder.inpainting.files import check_not_an_input
 
     check_target(args.output, overwrite=args.overwrite)
-    check_not_an_input(args.output, checkpoint=resolve_weights(args.checkpoint))
+    check_output(args.output, files={"checkpoint's file": checkpoint_files(args.checkpoint)})
     generator, cfg = load_generator(args.checkpoint, "cpu", arch=args.arch)
     # Exported and checked under a temporary name: a failed check leaves any older file as it was.
     with atomic_path(args.output) as tmp:
