@@ -391,3 +391,61 @@ def test_5_every_file_the_package_writes_goes_through_atomic() -> None:
     probe = "open(p, 'w'); p.open('ab'); os.open(p, 1); np.savez(p); fig.savefig(p); p.write_text('x'); open(p)"
     assert [name for name, _, _ in _writes(ast.parse(probe))] == ["open", "open", "open", "savez", "savefig",
                                                                    "write_text"]
+
+
+# ---- 9: the smaller ones ------------------------------------------------------------------------------
+def _animated(fmt: str) -> bytes:
+    frames = [Image.fromarray(np.full((40, 48, 3), v, np.uint8)) for v in (30, 200)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format=fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
+def test_9_the_server_refuses_animated_uploads_as_the_cli_does(fmt: str, inpainter: CountingInpainter) -> None:
+    files = _fill_request()
+    with TestClient(create_app(inpainter), base_url="http://localhost") as client:
+        response = client.post("/api/v1/inpaint", files={"image": ("a", _animated(fmt)), "mask": files["mask"]})
+    assert response.status_code == 400 and "animated" in response.json()["error"]
+
+
+def test_9_head_health_is_answered(inpainter: CountingInpainter) -> None:
+    with TestClient(create_app(inpainter), base_url="http://localhost") as client:
+        response = client.head("/api/v1/health")
+    assert response.status_code == 200 and response.content == b""
+
+
+def test_9_nan_weights_are_refused_in_one_line(tmp_path: Path, capsys) -> None:
+    import torch
+
+    net = build_generator(CFG)
+    with torch.no_grad():
+        next(net.parameters()).fill_(float("nan"))
+    weights = tmp_path / "g.safetensors"
+    save_weights(weights, net, CFG)
+    image = tmp_path / "in.png"
+    Image.fromarray(np.zeros((40, 48, 3), np.uint8)).save(image)
+    assert main(["inpaint", str(image), "-o", str(tmp_path / "out.png"), "--checkpoint", str(weights)]) == 2
+    _one_line_error(capsys, "holds NaN or infinite weights", "use an earlier checkpoint")
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("window", ["0", "-5"])
+def test_9_plot_window_below_one_is_one_line(window: str, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss_rec": 1 / s}) + "\n" for s in (1, 2, 3)))
+    assert main(["plot", str(run), "--window", window]) == 2
+    _one_line_error(capsys, "--window must be >= 1")
+    assert not (run / "loss_curves.png").exists()
+
+
+def test_9_an_unwritable_report_fails_before_the_run(image_dir: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    from context_encoder.evaluation import evaluate
+
+    ran = []
+    monkeypatch.setattr(evaluate, "evaluate", lambda **kw: ran.append(kw))  # the run must not start
+    monkeypatch.setattr(atomic.os, "access", lambda *a, **k: False)  # as a read-only place
+    assert main(["evaluate", "--data", str(image_dir), "--report", str(tmp_path / "report")]) == 2
+    _one_line_error(capsys, "cannot write the report", "no write permission")
+    assert not ran

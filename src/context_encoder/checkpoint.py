@@ -251,13 +251,19 @@ def read_model_config(weights: Path) -> ModelConfig:
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file; CheckpointError when missing, corrupt or truncated."""
+    """The tensors of a safetensors file; CheckpointError when missing, corrupt, truncated, or when
+    a weight is NaN or infinite (a net that would answer garbage without a word)."""
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except FileNotFoundError as err:
         raise CheckpointError(f"checkpoint file not found: {path}") from err
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"corrupt or truncated checkpoint {path}: {err}") from err
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights ({', '.join(bad[:3])}"
+                              f"{', ...' if len(bad) > 3 else ''}): use an earlier checkpoint")
+    return state
 
 
 def load_state(module: nn.Module, path: Path) -> None:

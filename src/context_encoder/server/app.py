@@ -82,7 +82,8 @@ def create_app(inpainter: Inpainter, *, limits: Limits | None = None, checkpoint
     async def page() -> HTMLResponse:
         return HTMLResponse(index)
 
-    @app.get(f"{API}/health", response_model=Health, summary="Is the server up, and how busy")
+    @app.api_route(f"{API}/health", methods=["GET", "HEAD"], response_model=Health,
+                   summary="Is the server up, and how busy")
     async def health() -> Health:
         return Health(busy=worker.busy, waiting=worker.waiting, queue_size=worker.queue_size)
 
