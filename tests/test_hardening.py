@@ -449,3 +449,20 @@ def test_9_an_unwritable_report_fails_before_the_run(image_dir: Path, tmp_path: 
     assert main(["evaluate", "--data", str(image_dir), "--report", str(tmp_path / "report")]) == 2
     _one_line_error(capsys, "cannot write the report", "no write permission")
     assert not ran
+
+
+# ---- 8: export --opset is honoured or refused ---------------------------------------------------------
+def test_8_export_opset_is_honoured_or_refused(tiny_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    onnx = pytest.importorskip("onnx")
+    out = tmp_path / "g.onnx"
+    base = ["export", "--checkpoint", str(tiny_checkpoint), "-o", str(out)]
+    for opset in ("99999", "-1", "0"):
+        assert main([*base, "--format", "onnx", "--opset", opset]) == 2
+        _one_line_error(capsys, "--opset must be in [1, ")
+    assert main([*base, "--format", "torchscript", "--opset", "17"]) == 2
+    _one_line_error(capsys, "--opset is for --format onnx")
+    assert main([*base, "--format", "onnx", "--opset", "13"]) == 2  # before: opset 18 written, rc 0
+    _one_line_error(capsys, "wrote opset 18, not --opset 13", "nothing written")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert main([*base, "--format", "onnx", "--opset", "17"]) == 0
+    assert {o.domain: o.version for o in onnx.load(str(out)).opset_import}[""] == 17
