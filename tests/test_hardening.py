@@ -7,6 +7,7 @@ and failed on the code before the fix. Runs are tiny (32 px, 1-2 steps).
 from __future__ import annotations
 
 import ast
+import errno
 import io
 import json
 import os
@@ -466,3 +467,17 @@ def test_8_export_opset_is_honoured_or_refused(tiny_checkpoint: Path, tmp_path: 
     assert not out.exists() and list(tmp_path.iterdir()) == []
     assert main([*base, "--format", "onnx", "--opset", "17"]) == 0
     assert {o.domain: o.version for o in onnx.load(str(out)).opset_import}[""] == 17
+
+
+# ---- 6 (in part): a full disk leaves no partial output ---------------------------------------------------
+@pytest.mark.parametrize("name", ["f.npz", "f.safetensors"])
+def test_6_features_on_a_full_disk_leave_no_partial_file(name: str, image_dir: Path, tmp_path: Path, capsys,
+                                                         monkeypatch) -> None:
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)  # the data did not reach the disk
+    out = tmp_path / "out" / name
+    assert _write_each("features", out, image_dir, tmp_path) == 2
+    _one_line_error(capsys, "No space left on device")
+    assert list(out.parent.iterdir()) == []  # before: a truncated file at the output name
