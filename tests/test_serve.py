@@ -33,6 +33,7 @@ from context_encoder.server.limits import Limits
 
 TINY = ModelConfig(image_size=32, bottleneck=32, nef=16, ngf=16, ndf=16, overlap=1)
 INPAINT = "/api/v1/inpaint"
+LOCAL = "http://localhost"  # the Host the app answers (HostGuard)
 
 
 def photo(h: int = 60, w: int = 84, seed: int = 0) -> np.ndarray:
@@ -89,7 +90,7 @@ def inpainter(weights: Path) -> Inpainter:
 
 @pytest.fixture
 def client(inpainter: Inpainter, weights: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(inpainter, checkpoint=weights)) as c:
+    with TestClient(create_app(inpainter, checkpoint=weights), base_url=LOCAL) as c:
         yield c
 
 
@@ -217,10 +218,10 @@ def test_other_http_errors_are_json(client: TestClient) -> None:
 
 
 def test_over_the_pixel_limit_is_413_before_decoding(inpainter: Inpainter) -> None:
-    with TestClient(create_app(inpainter, limits=Limits(max_pixels=4000))) as client:
+    with TestClient(create_app(inpainter, limits=Limits(max_pixels=4000)), base_url=LOCAL) as client:
         assert_error(post(client, encode(photo()), mask_png(hole())), 413, "megapixels")
         assert_error(post(client, encode(photo(50, 50)), png_header(100, 100)), 413, "mask too large")
-    with TestClient(create_app(inpainter)) as client:
+    with TestClient(create_app(inpainter), base_url=LOCAL) as client:
         started = time.perf_counter()
         assert_error(post(client, png_header(9000, 6000), mask_png(hole())), 413, "54.0 megapixels")
         assert_error(post(client, png_header(60000, 60000), mask_png(hole())), 413, "too large")  # Pillow's own
@@ -229,7 +230,7 @@ def test_over_the_pixel_limit_is_413_before_decoding(inpainter: Inpainter) -> No
 
 def test_over_the_byte_limit_is_413(inpainter: Inpainter) -> None:
     big = np.random.default_rng(0).integers(0, 256, (120, 120, 3), dtype=np.uint8)  # ~43 kB of PNG
-    with TestClient(create_app(inpainter, limits=Limits(max_upload_bytes=16 * 1024))) as client:
+    with TestClient(create_app(inpainter, limits=Limits(max_upload_bytes=16 * 1024)), base_url=LOCAL) as client:
         assert_error(post(client, encode(big), mask_png(hole(120, 120))), 413, "upload too large", "0.015625 mb")
         request = client.build_request("POST", INPAINT, files={"image": ("a.png", encode(big)),
                                                                "mask": ("m.png", mask_png(hole(120, 120)))})
@@ -267,7 +268,7 @@ def wait_for(client: TestClient, **expected: object) -> dict:
 def test_full_queue_is_429_at_once_and_health_answers_during_a_fill(inpainter: Inpainter) -> None:
     gated = GatedInpainter(inpainter)
     image, mask = encode(photo()), mask_png(hole())
-    with TestClient(create_app(gated, limits=Limits(queue_size=2))) as client:
+    with TestClient(create_app(gated, limits=Limits(queue_size=2)), base_url=LOCAL) as client:
         results: list[int] = []
 
         def send() -> None:
@@ -295,7 +296,7 @@ def test_concurrent_requests_are_all_answered_none_lost_none_mixed_up(inpainter:
     gated.gate.set()
     images = [photo(seed=i) for i in range(12)]
     answers: dict[int, httpx.Response] = {}
-    with TestClient(create_app(gated, limits=Limits(queue_size=3))) as client:
+    with TestClient(create_app(gated, limits=Limits(queue_size=3)), base_url=LOCAL) as client:
         barrier = threading.Barrier(len(images))
 
         def send(i: int) -> None:

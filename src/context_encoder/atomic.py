@@ -5,11 +5,14 @@ A file is written under a fresh, unpredictable name in its own directory, create
 opened), flushed to disk, then renamed over the target with :func:`os.replace`, which replaces a
 symlink at the target rather than following it. A crash leaves the old file (or none) and at most
 a ``.NAME.XXXXXXXX.tmp`` file, never a half-written target; :func:`remove_stale` clears those.
+:func:`check_output` says whether an output may be written at all (it replaces no input and lies
+in no data folder); :func:`locked_folder` keeps a folder (a run directory) to one process at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
@@ -127,6 +130,51 @@ def check_folder(folder: str | Path, what: str | None = None) -> None:
         raise PermissionError(f"{what}: no write permission in {folder}")
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same resolved path (symlinks followed) or a hard link."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it, symlinks followed."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents or same_file(path, folder)
+
+
+Inputs = dict[str, "str | Path | list[str | Path] | None"]  # what -> a path, several, or None
+
+
+def check_output(output: str | Path, *, files: Inputs | None = None, folders: Inputs | None = None) -> None:
+    """Raise ValueError, before any work, if writing ``output`` (a file or a folder) would touch an
+    input: replace one of ``files`` (photos, masks, weights, configs) or land inside one of
+    ``folders`` (data read recursively, where it would be read back as input next time).
+
+    Every command calls this with all of its inputs; paths are compared resolved and by inode.
+    """
+    for name, path in input_paths(files):
+        if same_file(output, path):
+            raise ValueError(f"output {output} would replace the {name} {path}")
+    for name, folder in input_paths(folders):
+        if inside(output, folder):
+            where = "is" if same_file(output, folder) else "is inside"
+            raise ValueError(f"output {output} {where} the {name} folder {folder}: it would be read back as "
+                             "input; write it elsewhere")
+
+
+def input_paths(inputs: Inputs | None) -> Iterator[tuple[str, Path]]:
+    """(what, path) for every path given in ``inputs``."""
+    for name, value in (inputs or {}).items():
+        for path in value if isinstance(value, (list, tuple)) else [value]:
+            if path is not None and str(path) != "":
+                yield name, Path(path)
+
+
 def remove_stale(folder: str | Path) -> list[Path]:
     """Delete the temporary files an interrupted write left in ``folder``; returns them."""
     folder = Path(folder)
@@ -135,3 +183,63 @@ def remove_stale(folder: str | Path) -> list[Path]:
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def locked_folder(folder: str | Path, *, user: str = "another process", hint: str = "") -> Iterator[Path]:
+    """Hold an exclusive OS lock (``flock``) on ``folder/.lock`` for the block; yields the folder.
+
+    Another process that asks meanwhile gets ``BlockingIOError("FOLDER is in use by USER (pid N):
+    HINT")`` at once. The
+    lock dies with its process, so a killed holder never blocks the next one. The lock file is
+    removed on exit, and so are the folders made here that are still empty.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file, not a folder")
+    created = [f for f in (folder, *folder.parents) if not f.exists()]  # deepest first
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = _lock(path, f"{folder} is in use by {user}", f": {hint}" if hint else "")
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield folder
+    finally:
+        path.unlink(missing_ok=True)  # still held: a process that opened this file sees it gone, retries
+        os.close(fd)
+        with contextlib.suppress(OSError):  # rmdir: only if empty, so a run that wrote something keeps it
+            for made in created:
+                made.rmdir()
+
+
+def _lock(path: Path, busy: str, hint: str) -> int:
+    """An fd of ``path`` holding its flock; the file must still be ``path`` once locked (the holder
+    before may have removed it after this process opened it)."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        fd = os.open(path, flags, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BlockingIOError(f"{busy}{_holder(path)}{hint}") from None
+        try:
+            if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    raise BlockingIOError(f"{busy}{hint}")
+
+
+def _holder(path: Path) -> str:
+    """The holder's pid from a lock file as ' (pid N)', or '' when it cannot be read."""
+    try:
+        pid = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""

@@ -166,6 +166,28 @@ def find_checkpoint(path: str | Path) -> Path:
     return gen
 
 
+def _saved_files(root: Path) -> list[Path]:
+    """The files of a checkpoints folder: ``latest`` and those of every step directory."""
+    return [root / "latest", *(p for step_dir in step_dirs(root) for p in step_dir.iterdir() if p.is_file())]
+
+
+def run_files(run_dir: str | Path) -> list[Path]:
+    """The files that make a run: ``config.json``, ``metrics.jsonl`` and its checkpoints."""
+    run_dir = Path(run_dir)
+    return [run_dir / "config.json", run_dir / "metrics.jsonl", *_saved_files(run_dir / "checkpoints")]
+
+
+def checkpoint_files(spec: str | Path) -> list[Path]:
+    """Every file that a checkpoint is read from or kept with, which no output may replace: the
+    weights and their ``model.json``; for a step directory, the other steps and its run's files."""
+    weights = resolve_weights(spec)
+    files = [weights, weights.with_name("model.json")]
+    root = weights.parent.parent
+    if step_number(weights.parent) is not None:
+        files += run_files(root.parent) if root.name == "checkpoints" else _saved_files(root)
+    return files
+
+
 def packaged_weights(name: str = PACKAGED_CENTER) -> Path:
     """The path of a model packaged inside this install. Raises CheckpointError when absent."""
     weights = resources.files("context_encoder").joinpath(name)
@@ -229,13 +251,19 @@ def read_model_config(weights: Path) -> ModelConfig:
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file; CheckpointError when missing, corrupt or truncated."""
+    """The tensors of a safetensors file; CheckpointError when missing, corrupt, truncated, or when
+    a weight is NaN or infinite (a net that would answer garbage without a word)."""
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except FileNotFoundError as err:
         raise CheckpointError(f"checkpoint file not found: {path}") from err
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"corrupt or truncated checkpoint {path}: {err}") from err
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights ({', '.join(bad[:3])}"
+                              f"{', ...' if len(bad) > 3 else ''}): use an earlier checkpoint")
+    return state
 
 
 def load_state(module: nn.Module, path: Path) -> None:

@@ -94,6 +94,11 @@ def use_channels_last(setting: str, device: torch.device) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and not cpu_supports_bf16())
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun job, or a single process: the one that writes files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def setup_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     """Pick the device and precision; join the process group when launched by torchrun."""
     dev = resolve_device(device)

@@ -90,15 +90,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", type=Path, required=True, help="output folder of the report")
 
 
+def _check_report(args: argparse.Namespace) -> None:
+    """The report folder, checked before the run: a writable folder outside every data folder (its
+    examples.png would be scored next time), whose files replace no checkpoint's file."""
+    from context_encoder.atomic import check_folder, check_output
+    from context_encoder.checkpoint import checkpoint_files
+    from context_encoder.evaluation.report import REPORT_FILES
+
+    if args.report.exists() and not args.report.is_dir():
+        raise ValueError(f"--report {args.report} exists and is not a folder")
+    check_output(args.report, folders={"--data": args.data, "--mask-dir": args.mask_dir, "--nn-bank": args.nn_bank})
+    saved = [f for c in args.checkpoint for f in checkpoint_files(c)]
+    for name in REPORT_FILES:
+        check_output(args.report / name, files={"checkpoint's file": saved})
+    check_folder(args.report, f"cannot write the report in {args.report}")
+
+
 def run(args: argparse.Namespace) -> int:
     from context_encoder.device import resolve_device
     from context_encoder.evaluation.evaluate import evaluate
     from context_encoder.evaluation.report import format_table, write_report
 
-    if args.report.exists() and not args.report.is_dir():
-        raise ValueError(f"--report {args.report} exists and is not a folder")
     if args.examples < 0:
         raise ValueError("--examples must be >= 0")
+    _check_report(args)
     result = evaluate(data=args.data, methods=args.methods, checkpoints=args.checkpoint, protocol=args.protocol,
                       overlap=args.overlap, mask_dir=args.mask_dir, nn_bank=args.nn_bank, seed=args.seed,
                       examples=args.examples, device=resolve_device(args.device), flip_tta=args.flip_tta,

@@ -36,6 +36,14 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default: 256)")
 
 
+def checkpoint_inputs(args: argparse.Namespace) -> dict[str, list[Path]]:
+    """The files of ``--checkpoint`` (weights, model.json, its run's config and checkpoints), which
+    no output may replace."""
+    from context_encoder.checkpoint import checkpoint_files
+
+    return {"checkpoint's file": checkpoint_files(args.checkpoint) if args.checkpoint is not None else []}
+
+
 def load_model(args: argparse.Namespace) -> tuple[nn.Module, ModelConfig, str, str]:
     """(generator in eval mode, its config, resolved layer, a description of the source)."""
     from context_encoder.checkpoint import load_generator
@@ -79,10 +87,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="output .safetensors or .npz file")
     p.add_argument("--pool", type=int, default=0,
                    help="average the spatial map to k×k before flattening (0 = keep it) (default: 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_model_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    from context_encoder.atomic import check_output, check_target
     from context_encoder.data import find_images
     from context_encoder.representation.features import (
         FEATURE_SUFFIXES,
@@ -96,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--output must end in one of {FEATURE_SUFFIXES}, got '{args.output.name}'")
     if args.pool < 0:
         raise ValueError("--pool must be >= 0")
+    check_target(args.output, overwrite=args.overwrite)
+    check_output(args.output, files=checkpoint_inputs(args), folders={"--data": args.data})
     gen, cfg, layer, source = load_model(args)
     files = find_images([args.data])
     if not files:

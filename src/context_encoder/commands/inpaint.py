@@ -63,8 +63,8 @@ def _check(args: argparse.Namespace) -> bool:
 
 def _check_paths(args: argparse.Namespace, batch: bool) -> None:
     """Inputs readable, outputs writable and distinct from them: checked before the model loads."""
-    from context_encoder.atomic import check_folder, check_target
-    from context_encoder.inpainting.files import check_folders, check_not_an_input
+    from context_encoder.atomic import check_folder, check_output, check_target
+    from context_encoder.inpainting.files import check_folders
     from context_encoder.inpainting.imageio import output_format
 
     for what, path in (("image", args.image), ("mask", args.mask)):
@@ -77,8 +77,12 @@ def _check_paths(args: argparse.Namespace, batch: bool) -> None:
         check_folder(args.output_dir)
         return
     output_format(args.output)
-    check_not_an_input(args.output, input=args.image, mask=args.mask)
+    check_output(args.output, files={"input": args.image, "mask": args.mask})
     check_target(args.output, overwrite=args.overwrite)
+    if args.checkpoint is not None:  # last: a missing checkpoint is reported after the output's own faults
+        from context_encoder.checkpoint import checkpoint_files
+
+        check_output(args.output, files={"checkpoint's file": checkpoint_files(args.checkpoint)})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from context_encoder.commands.features import add_model_args, load_model
+from context_encoder.atomic import check_output, check_target, write_text
+from context_encoder.commands.features import add_model_args, checkpoint_inputs, load_model
 
 MODES = ("linear", "finetune")
 
@@ -30,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="finetune: Adam learning rate (default: 0.001)")
     p.add_argument("-o", "--output", type=Path, default=Path("probe.json"),
                    help="JSON result file (default: probe.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_model_args(p)
 
 
@@ -48,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from context_encoder.representation.probe import finetune, linear_probe, load_labelled
 
     _validate(args)
+    check_target(args.output, overwrite=args.overwrite)
+    check_output(args.output, files=checkpoint_inputs(args), folders={"--train": args.train, "--test": args.test})
     gen, cfg, layer, source = load_model(args)
     device = next(gen.parameters()).device
     train = load_labelled(args.train, image_size=cfg.image_size, per_class=args.per_class, seed=args.seed)
@@ -63,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
     record = {"mode": args.mode, "source": source, "arch": cfg.arch, "layer": layer, "pool": args.pool,
               "n_train": len(train.files), "n_test": len(test.files), "classes": list(train.classes),
               "chance": 1 / len(train.classes), **result}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    write_text(args.output, json.dumps(record, indent=2) + "\n")
     print(f"{args.mode} probe, {source}, {layer}: top-1 {100 * result['top1']:.2f} % on {len(test.files)} test "
           f"images ({len(train.classes)} classes, chance {100 / len(train.classes):.1f} %); wrote {args.output}")
     return 0

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from context_encoder.commands.inpaint_options import add_inpaint_options, inpaint_config
 from context_encoder.config import DEVICES
 from context_encoder.server.limits import MB, Limits
+from context_encoder.server.origin import is_loopback
 
 if TYPE_CHECKING:
     import uvicorn
@@ -47,6 +48,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; anything but loopback opens the API to the network "
                    "(default: %(default)s)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="HOST",
+                   help="a name or address the server may be reached by besides loopback and --host, e.g. this "
+                   "machine's LAN address with --host 0.0.0.0; other Host headers get 403 (repeatable; '*' = any, "
+                   "only behind a proxy that checks Host)")
     p.add_argument("--port", type=int, default=7860, help="port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--max-upload-mb", type=float, default=_LIMITS.max_upload_bytes / MB,
                    help="largest request body, image + mask, in MB (default: %(default)g)")
@@ -59,14 +64,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is only reachable from this machine (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
+def allowed_hosts(host: str, extra: list[str]) -> list[str]:
+    """The Host names the server answers besides loopback: ``--host`` itself unless it is a wildcard
+    address (which names no host), and ``--allow-host``."""
+    bound = host.strip("[]")
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: where it points is for the resolver to say, so warn
-        return False
+        wildcard = ipaddress.ip_address(bound).is_unspecified
+    except ValueError:
+        wildcard = False
+    return ([] if wildcard else [bound]) + extra
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -129,6 +135,12 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         warnings.warn(f"--host {args.host}: the API is open to the network, with no authentication; "
                       "anyone who can reach this machine can use the model", stacklevel=1)
+    hosts = allowed_hosts(args.host, args.allow_host)
+    if hosts == [] and not is_loopback(args.host):
+        warnings.warn(f"--host {args.host}: only requests to 127.0.0.1 or localhost are answered; name this "
+                      "machine's address with --allow-host ADDRESS to serve others", stacklevel=1)
+    if any(not h.strip() for h in hosts):
+        raise ValueError("--allow-host must name a host")
     import uvicorn
 
     from context_encoder import Inpainter
@@ -140,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     sock = bind(args.host, args.port)  # before the model loads: a port in use is said at once
     try:
         inpainter = Inpainter.from_checkpoint(checkpoint, args.device, arch=args.arch, config=config)
-        app = create_app(inpainter, limits=limits, checkpoint=checkpoint)
+        app = create_app(inpainter, limits=limits, checkpoint=checkpoint, allowed_hosts=hosts)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10))
         log_requests()
         print(f"serving the {inpainter.cfg.arch} model ({checkpoint}) on {url(sock)}  (Ctrl-C to stop)", flush=True)

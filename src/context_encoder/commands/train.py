@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from context_encoder.training.loop import train
 
-    result = train(cfg, resume=args.resume is not None, overwrite=args.overwrite)
+    result = train(cfg, resume=args.resume is not None, overwrite=args.overwrite,
+                   config_files=[args.config] if args.config is not None else [])
     if result.stopped_by is not None:
         print(f"stopped by {result.stopped_by} at step {result.step}: checkpoint saved; continue with "
               f"context-encoder train --resume {result.run_dir}")

@@ -6,10 +6,10 @@ place, so a failed evaluation never leaves a half-written report behind.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from context_encoder.atomic import atomic_open
 from context_encoder.config import MEAN_RGB
 from context_encoder.data import uint8_to_float
 from context_encoder.evaluation.evaluate import Evaluation
@@ -174,17 +175,10 @@ def write_report(ev: Evaluation, out_dir: str | Path) -> dict[str, Any]:
     if png is not None:
         rendered["examples.png"] = png
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staged = [(out / f".{name}.tmp-{os.getpid()}", out / name, payload) for name, payload in rendered.items()]
-    try:
-        for tmp, _, payload in staged:
-            tmp.write_bytes(payload)
-    except OSError:
-        for tmp, _, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    for tmp, final, _ in staged:
-        os.replace(tmp, final)
+    # Each file under a fresh name, renamed over its target only once all of them are written.
+    with contextlib.ExitStack() as files:
+        for name, payload in rendered.items():
+            files.enter_context(atomic_open(out / name)).write(payload)
     if png is None:  # no stale grid from an earlier report next to these numbers
         (out / "examples.png").unlink(missing_ok=True)
     return summary

@@ -24,10 +24,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 from tqdm import tqdm
 
+from context_encoder.atomic import atomic_open
 from context_encoder.config import ModelConfig
 from context_encoder.data import to_rgb, uint8_to_float
 from context_encoder.geometry import center_square
@@ -120,15 +122,15 @@ def save_features(path: Path, feats: torch.Tensor, names: Sequence[str], meta: d
     """Write (N, D) features and their N file names as .safetensors (names in metadata) or .npz."""
     if len(names) != feats.shape[0]:
         raise ValueError(f"{feats.shape[0]} feature rows but {len(names)} names")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    feats = feats.detach().float().cpu().contiguous()
-    if path.suffix == ".safetensors":
-        metadata = {"names": json.dumps(list(names)), "meta": json.dumps(meta)}
-        save_file({"features": feats}, str(path), metadata=metadata)
-    elif path.suffix == ".npz":
-        np.savez(path, features=feats.numpy(), names=np.array(list(names)), meta=np.array(json.dumps(meta)))
-    else:
+    if path.suffix not in FEATURE_SUFFIXES:
         raise ValueError(f"feature file must end in one of {FEATURE_SUFFIXES}, got '{path.name}'")
+    feats = feats.detach().float().cpu().contiguous()
+    with atomic_open(path) as f:  # a full disk leaves the old file (or none), never a truncated one
+        if path.suffix == ".safetensors":
+            metadata = {"names": json.dumps(list(names)), "meta": json.dumps(meta)}
+            f.write(safetensors_bytes({"features": feats}, metadata=metadata))
+        else:
+            np.savez(f, features=feats.numpy(), names=np.array(list(names)), meta=np.array(json.dumps(meta)))
 
 
 def load_features(path: Path) -> tuple[torch.Tensor, list[str], dict[str, object]]:

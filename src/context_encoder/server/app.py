@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib import metadata, resources
@@ -27,6 +27,7 @@ from context_encoder.config import InpaintConfig
 from context_encoder.server.access_log import AccessLog
 from context_encoder.server.errors import BadInput, install_error_handlers, responses
 from context_encoder.server.limits import BodySizeLimit, Limits
+from context_encoder.server.origin import HostGuard
 from context_encoder.server.schemas import Blend, Health, ModelInfo, model_info
 from context_encoder.server.uploads import Upload, check_same_size, decode_hole, decode_picture, encode_png, probe
 from context_encoder.server.worker import ModelWorker
@@ -63,9 +64,10 @@ def request_options(defaults: InpaintConfig, *, blend: str | None, feather: int 
         raise BadInput(str(err)) from err
 
 
-def create_app(inpainter: Inpainter, *, limits: Limits | None = None,
-               checkpoint: str | Path | None = None) -> FastAPI:
-    """The app serving ``inpainter``; ``checkpoint`` (a path or "pretrained") names it in /api/v1/model."""
+def create_app(inpainter: Inpainter, *, limits: Limits | None = None, checkpoint: str | Path | None = None,
+               allowed_hosts: Iterable[str] = ()) -> FastAPI:
+    """The app serving ``inpainter``; ``checkpoint`` (a path or "pretrained") names it in /api/v1/model.
+    Requests must address it by a loopback name or one of ``allowed_hosts`` (:class:`HostGuard`)."""
     limits = limits or Limits()
     worker = ModelWorker(queue_size=limits.queue_size)
     info = model_info(inpainter.cfg, inpainter.config, limits, checkpoint=checkpoint)
@@ -79,7 +81,8 @@ def create_app(inpainter: Inpainter, *, limits: Limits | None = None,
                   description="Fill a painted hole in a photo with a Context Encoder (Pathak et al., CVPR 2016).")
     app.state.worker = worker
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_upload_bytes)
-    app.add_middleware(AccessLog)  # added last: the outermost, it times every answer
+    app.add_middleware(HostGuard, allowed_hosts=tuple(allowed_hosts))  # before any work on a request
+    app.add_middleware(AccessLog)  # added last: the outermost, it times (and logs) every answer, refusals too
     install_error_handlers(app)
     app.mount("/static", StaticFiles(packages=[_STATIC]), name="static")
     index = resources.files(_STATIC[0]).joinpath(_STATIC[1], "index.html").read_text(encoding="utf-8")
@@ -88,7 +91,8 @@ def create_app(inpainter: Inpainter, *, limits: Limits | None = None,
     async def page() -> HTMLResponse:
         return HTMLResponse(index)
 
-    @app.get(f"{API}/health", response_model=Health, summary="Is the server up, and how busy")
+    @app.api_route(f"{API}/health", methods=["GET", "HEAD"], response_model=Health,
+                   summary="Is the server up, and how busy")
     async def health() -> Health:
         return Health(busy=worker.busy, waiting=worker.waiting, queue_size=worker.queue_size)
 

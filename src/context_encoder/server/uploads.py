@@ -44,6 +44,12 @@ def probe(data: bytes, what: str, *, max_pixels: int) -> Upload:
     if not data:
         raise BadInput(f"the {what} is empty (0 bytes)")
     with _open(data, what) as img:
+        try:
+            animated = getattr(img, "is_animated", False)  # GIF, APNG, WebP: which frame would be meant?
+        except _DECODE_ERRORS as err:
+            raise BadInput(f"cannot read the {what}: {err}") from err
+        if animated:
+            raise BadInput(f"the {what} is animated (several frames): upload a single-frame image")
         w, h = img.size
         try:
             orientation = img.getexif().get(0x0112, 1)

@@ -29,9 +29,10 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from context_encoder.atomic import atomic_path, open_append, write_text
+from context_encoder.atomic import atomic_path, locked_folder, open_append, write_text
 from context_encoder.checkpoint import (
     CheckpointError,
+    checkpoint_files,
     find_checkpoint,
     load_shared_state,
     load_state,
@@ -46,6 +47,7 @@ from context_encoder.data import ImageFolderDataset, StepBatchSampler, find_imag
 from context_encoder.device import (
     Runtime,
     average_buffers,
+    is_main_process,
     setup_runtime,
     shutdown,
     use_channels_last,
@@ -56,7 +58,7 @@ from context_encoder.masks import MaskFn, MaskSampler, PasteHoles
 from context_encoder.models import build_discriminator, build_generator, set_dense_kernels
 from context_encoder.training.ema import WeightEMA
 from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
-from context_encoder.training.run_dir import check_run_dir, prepare_run_dir, trim_metrics
+from context_encoder.training.run_dir import check_run_dir, check_run_inputs, prepare_run_dir, trim_metrics
 from context_encoder.training.samples import preview_grid
 from context_encoder.training.step import TrainState, train_step
 
@@ -232,57 +234,73 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageFolderDataset, ImageFolderDataset
     return train_set, val_set
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False) -> TrainResult:
+def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+          config_files: list[Path] | None = None) -> TrainResult:
     """Train a context encoder as ``cfg`` says into the run directory ``cfg.out``.
 
     ``resume`` continues the run there; ``overwrite`` replaces it; without either a folder that
-    holds a run is refused (ValueError) before anything is written.
+    holds a run is refused (ValueError) before anything is written, and so is a run folder that
+    overlaps its inputs (``cfg``'s data, masks and init weights, and ``config_files``).
     """
-    state, result = _run(cfg, resume=resume, overwrite=overwrite)
+    state, result = _run(cfg, resume=resume, overwrite=overwrite, config_files=config_files or [])
     return dataclasses.replace(result, state=state)
 
 
-def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool) -> tuple[TrainState, TrainResult]:
+def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool,
+         config_files: list[Path]) -> tuple[TrainState, TrainResult]:
     run_dir = Path(cfg.out)
-    check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # every rank, before any of them writes
-    rt = setup_runtime(cfg.device, cfg.precision)
-    try:
-        train_set, val_set = _load_data(cfg)
-        state = build_gan(cfg, rt)
-        start = 0
-        if resume:
-            start = _resume(state, run_dir, cfg.optim.ema)
-        else:
-            if cfg.init:
-                _initialize(state, cfg.init)
-            if cfg.optim.ema:
-                state.ema = WeightEMA(unwrap(state.generator), cfg.optim.ema)
-        total = total_steps(cfg, len(train_set), rt.world_size)
-        if start >= total:
-            raise ValueError(f"{run_dir} is already at step {start}, and this run ends at step {total}: "
-                             "nothing to train (raise --steps or --epochs)")
-        sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
-                                   start_step=start, rank=rt.rank, world_size=rt.world_size)
-        masks = mask_sampler_for(cfg)
-        loader = DataLoader(MaskedImages(train_set, masks, paste_holes_for(cfg)), batch_sampler=sampler,
-                            num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
-                            persistent_workers=cfg.data.workers > 0, worker_init_fn=ignore_stop_signals)
-        preview = _preview_batch(val_set or train_set, masks, cfg.seed)
-        writer = None
-        if rt.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            prepare_run_dir(run_dir, overwrite=overwrite)
-            trim_metrics(run_dir, start)
-            write_text(run_dir / "config.json", json.dumps(to_dict(cfg), indent=2))
-            # A resumed run drops the TensorBoard events logged after its checkpoint.
-            writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
+    init = checkpoint_files(cfg.init) if cfg.init and not resume else []
+    check_run_inputs(run_dir, folders={"data": cfg.data.data, "mask": cfg.mask.folder,
+                                       "paste mask": cfg.mask.paste_folder},
+                     files={"--init checkpoint's file": init, "config": config_files})
+    # One process per run folder, and the folder checked under that lock: two starts cannot both
+    # find it free. Rank 0 holds it for a torchrun job; the other ranks write nothing.
+    lock = locked_folder(run_dir, user="another training process", hint="wait for it to end, or pick another --out")
+    with lock if is_main_process() else contextlib.nullcontext():
+        check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # every rank, before any of them writes
+        rt = setup_runtime(cfg.device, cfg.precision)
         try:
-            step, stopped_by = _loop(cfg, state, loader, preview, run_dir, start, total, writer)
+            return _run_claimed(cfg, rt, run_dir, resume=resume, overwrite=overwrite)
         finally:
-            if writer is not None:
-                writer.close()
+            shutdown(rt)
+
+
+def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, *, resume: bool,
+                 overwrite: bool) -> tuple[TrainState, TrainResult]:
+    train_set, val_set = _load_data(cfg)
+    state = build_gan(cfg, rt)
+    start = 0
+    if resume:
+        start = _resume(state, run_dir, cfg.optim.ema)
+    else:
+        if cfg.init:
+            _initialize(state, cfg.init)
+        if cfg.optim.ema:
+            state.ema = WeightEMA(unwrap(state.generator), cfg.optim.ema)
+    total = total_steps(cfg, len(train_set), rt.world_size)
+    if start >= total:
+        raise ValueError(f"{run_dir} is already at step {start}, and this run ends at step {total}: "
+                         "nothing to train (raise --steps or --epochs)")
+    sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
+                               start_step=start, rank=rt.rank, world_size=rt.world_size)
+    masks = mask_sampler_for(cfg)
+    loader = DataLoader(MaskedImages(train_set, masks, paste_holes_for(cfg)), batch_sampler=sampler,
+                        num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
+                        persistent_workers=cfg.data.workers > 0, worker_init_fn=ignore_stop_signals)
+    preview = _preview_batch(val_set or train_set, masks, cfg.seed)
+    writer = None
+    if rt.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        prepare_run_dir(run_dir, overwrite=overwrite)
+        trim_metrics(run_dir, start)
+        write_text(run_dir / "config.json", json.dumps(to_dict(cfg), indent=2))
+        # A resumed run drops the TensorBoard events logged after its checkpoint.
+        writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
+    try:
+        step, stopped_by = _loop(cfg, state, loader, preview, run_dir, start, total, writer)
     finally:
-        shutdown(rt)
+        if writer is not None:
+            writer.close()
     return state, TrainResult(run_dir, step, stopped_by)
 
 

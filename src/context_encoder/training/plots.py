@@ -7,6 +7,8 @@ from pathlib import Path
 
 import matplotlib
 
+from context_encoder.atomic import atomic_open
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -25,7 +27,9 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
 
 
 def smooth(values: list[float], window: int) -> list[float]:
-    """Trailing moving average over ``window`` points."""
+    """Trailing moving average over ``window`` >= 1 points."""
+    if window < 1:
+        raise ValueError(f"the moving-average window must be >= 1 log line, got {window}")
     out, acc = [], 0.0
     for i, v in enumerate(values):
         acc += v - (values[i - window] if i >= window else 0.0)
@@ -51,7 +55,9 @@ def plot_metrics(run_dir: str | Path, output: str | Path, *, window: int = 10) -
     fig.suptitle(Path(run_dir).name, fontsize=10)
     fig.tight_layout()
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_open(output) as f:
+            fig.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(fig)
     return output

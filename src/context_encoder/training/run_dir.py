@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from context_encoder.atomic import remove_stale, write_text
+from context_encoder.atomic import Inputs, check_output, input_paths, inside, remove_stale, write_text
 from context_encoder.checkpoint import remove_partial_checkpoints
 
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "tb", "samples", "loss_curves.png")
@@ -34,6 +34,18 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     if not resume and not overwrite and holds_run(run_dir):
         raise ValueError(f"{run_dir} holds a run: continue it with --resume {run_dir}, replace it with "
                          "--overwrite, or pick another --out")
+
+
+def check_run_inputs(run_dir: Path, *, folders: Inputs, files: Inputs) -> None:
+    """Raise ValueError unless a run in ``run_dir`` leaves its inputs alone: the run folder is not
+    inside a data or mask folder (its sample grids would be trained on as photos), and no input lies
+    among the run's own files (which ``--overwrite`` deletes and training rewrites)."""
+    check_output(run_dir, folders=folders)
+    own = [run_dir / name for name in RUN_FILES]
+    for name, path in [*input_paths(folders), *input_paths(files)]:
+        if any(inside(path, p) for p in own):
+            raise ValueError(f"the {name} {path} is among the files of the run {run_dir}, which training "
+                             "rewrites and --overwrite deletes: pick another --out")
 
 
 def prepare_run_dir(run_dir: Path, *, overwrite: bool) -> None:
