@@ -181,7 +181,8 @@ def test_health_model_page_and_docs(client: TestClient, weights: Path) -> None:
     assert model["inpaint"]["blend"] == "poisson" and model["limits"]["max_pixels"] == MAX_PIXELS
     page = client.get("/")
     assert page.status_code == 200 and '<canvas id="mask"' in page.text
-    for name, kind in (("app.js", "javascript"), ("style.css", "text/css")):
+    scripts = ("app.js", "input.js", "view.js", "mask.js", "history.js")  # ES modules: app.js imports the rest
+    for name, kind in (*((script, "javascript") for script in scripts), ("style.css", "text/css")):
         asset = client.get(f"/static/{name}")
         assert asset.status_code == 200 and kind in asset.headers["content-type"]
     assert "http" not in page.text.replace("http-equiv", "")  # nothing from a CDN: works offline

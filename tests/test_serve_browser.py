@@ -1,8 +1,13 @@
 """The page of ``context-encoder serve`` in real headless Chromium (Playwright driving the system Chromium).
 
-Open a large photo (shown scaled), paint a stroke, undo / redo it, press Inpaint, download the PNG:
-it is the photo at full size with only the painted pixels changed. Then paint again on the result
-and see an API error shown as a readable message. CE_SERVE_SCREENSHOT=PATH keeps a screenshot.
+One server and one browser for the module. Open a large photo (shown scaled), paint, undo / redo,
+Inpaint, download the PNG: it is the photo at full size with only the painted pixels changed; Ctrl+Z
+takes the fill back. Zoom with the wheel around the pointer, pan with space + drag and the middle
+button, size the brush in photo pixels with [ and ] (after touching the slider too). Load a mask
+file (white = hole) and see the server's warning; refuse a truncated photo and a mask of the wrong
+size with a message. Cancel a fill that does not come back. A phone-size viewport leaves most of the
+screen to the photo. No test leaves an error in the console. CE_SERVE_SCREENSHOTS=DIR keeps the
+screenshots (page.png, zoom.png, phone.png).
 
 Chromium is ``$CE_CHROMIUM``, else ``chromium`` on the PATH, else /usr/bin/chromium (Debian's
 ``apt-get install chromium``). Without it this test is skipped with that reason, unless CI=true or
@@ -11,8 +16,13 @@ CE_BROWSER=1: then it fails, so that CI never loses it silently.
 
 from __future__ import annotations
 
+import base64
+import io
 import os
+import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +35,9 @@ REQUIRED = any(os.environ.get(name, "").lower() not in ("", "0", "false") for na
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 W, H = 1800, 1200  # wider than the page: shown scaled, filled at full size
-BRUSH = 30  # screen px, the page's size slider
+BRUSH = 40  # photo px, the page's size slider
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 if REQUIRED:  # .ci/run installs both: there this test runs, never skips
     from playwright import sync_api
@@ -37,6 +49,7 @@ if not os.access(CHROMIUM, os.X_OK):
     if REQUIRED:
         pytest.fail(f"{_missing}; CI=true or CE_BROWSER=1 requires this test to run", pytrace=False)
     pytest.skip(_missing, allow_module_level=True)
+expect = sync_api.expect
 
 
 def landscape(h: int = H, w: int = W) -> np.ndarray:
@@ -61,6 +74,41 @@ def near_segment(p0: tuple[float, float], p1: tuple[float, float], radius: float
     return (xx - x0 - t * (x1 - x0)) ** 2 + (yy - y0 - t * (y1 - y0)) ** 2 <= radius**2
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with running_server() as (url, _served):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@contextmanager
+def page_of(browser: sync_api.Browser, url: str, *, expected_errors: tuple[str, ...] = (),
+            **context: object) -> Iterator[sync_api.Page]:
+    """A fresh page on the server's page; on leaving, no error in its console but ``expected_errors``."""
+    ctx = browser.new_context(accept_downloads=True, **context)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda err: errors.append(f"uncaught: {err}"))
+    page.goto(url)
+    expect(page.locator("#model-info")).to_contain_text("center model, 128 px input")
+    yield page
+    ctx.close()
+    assert [e for e in errors if not any(x in e for x in expected_errors)] == [], errors
+
+
+def open_photo(page: sync_api.Page, path: Path, size: tuple[int, int]) -> None:
+    page.locator("#file").set_input_files(path)
+    expect(page.locator("#status")).to_contain_text(f"{size[0]}×{size[1]} px")
+
+
 def paint(page: sync_api.Page, start: tuple[float, float], end: tuple[float, float]) -> None:
     """Drag the mouse over the mask canvas from ``start`` to ``end`` (fractions of its box)."""
     box = page.locator("#mask").bounding_box()
@@ -70,63 +118,264 @@ def paint(page: sync_api.Page, start: tuple[float, float], end: tuple[float, flo
     page.mouse.up()
 
 
-def test_paint_inpaint_download_in_chromium(tmp_path: Path) -> None:
+def set_size(page: sync_api.Page, px: int) -> None:
+    page.eval_on_selector("#size", "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", px)
+
+
+def scale(page: sync_api.Page) -> float:
+    return float(page.get_attribute("#frame", "data-scale"))
+
+
+def shown_image(page: sync_api.Page) -> bytes:
+    """The bytes of the image the page shows (its object URL read back)."""
+    return base64.b64decode(page.evaluate("""async () => {
+        const bytes = new Uint8Array(await (await fetch(document.getElementById("after").src)).arrayBuffer());
+        let s = "";
+        for (let i = 0; i < bytes.length; i += 32768) s += String.fromCharCode(...bytes.subarray(i, i + 32768));
+        return btoa(s);
+    }"""))
+
+
+def download(page: sync_api.Page, name: str) -> np.ndarray:
+    with page.expect_download() as dl:
+        page.click("#download")
+    assert dl.value.suggested_filename == name
+    return np.asarray(Image.open(dl.value.path()))
+
+
+def pinch(page: sync_api.Page, mid: tuple[float, float], start: float, end: float) -> None:
+    """Two fingers on either side of ``mid``, ``start`` px apart, move apart to ``end`` px (CDP touch events)."""
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind: str, half: float) -> None:
+        points = [{"x": mid[0] - half, "y": mid[1], "id": 0}, {"x": mid[0] + half, "y": mid[1], "id": 1}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [] if kind == "touchEnd" else points})
+
+    touch("touchStart", start / 2)
+    for step in range(1, 6):
+        touch("touchMove", (start + (end - start) * step / 5) / 2)
+    touch("touchEnd", end / 2)
+    cdp.detach()
+
+
+def keep_screenshot(page: sync_api.Page, name: str) -> None:
+    if os.environ.get("CE_SERVE_SCREENSHOTS"):
+        page.screenshot(path=Path(os.environ["CE_SERVE_SCREENSHOTS"]) / name)
+
+
+def test_paint_inpaint_download_undo_the_fill(server: str, browser: sync_api.Browser, tmp_path: Path) -> None:
     photo = landscape()
     Image.fromarray(photo).save(tmp_path / "landscape.png")
-    with running_server() as (url, _proc), sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    busy = "the server is busy: 4 requests are already waiting"
+    with page_of(browser, server, viewport=DESKTOP, expected_errors=("status of 429",)) as page:
         posts: list[str] = []
         page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
-        page.goto(url)
-        sync_api.expect(page.locator("#model-info")).to_contain_text("center model, 128 px input")
-
-        page.locator("#file").set_input_files(tmp_path / "landscape.png")
-        sync_api.expect(page.locator("#status")).to_contain_text(f"{W}×{H} px")
+        open_photo(page, tmp_path / "landscape.png", (W, H))
         box = page.locator("#mask").bounding_box()
         assert box["width"] < W * 0.8  # shown scaled ...
-        size = page.eval_on_selector("#mask", "el => [el.width, el.height]")
-        assert size == [W, H]  # ... painted at full size
-        sync_api.expect(page.locator("#inpaint")).to_be_disabled()  # nothing painted yet
+        assert page.eval_on_selector("#mask", "el => [el.width, el.height]") == [W, H]  # ... painted at full size
+        expect(page.locator("#inpaint")).to_be_disabled()  # nothing painted yet
 
-        page.eval_on_selector("#size", "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", BRUSH)
+        set_size(page, BRUSH)
         start, end = (0.30, 0.56), (0.62, 0.60)
         paint(page, start, end)
-        sync_api.expect(page.locator("#inpaint")).to_be_enabled()
+        expect(page.locator("#inpaint")).to_be_enabled()
         page.click("#undo")
-        sync_api.expect(page.locator("#inpaint")).to_be_disabled()
+        expect(page.locator("#inpaint")).to_be_disabled()
         page.click("#redo")
-        sync_api.expect(page.locator("#inpaint")).to_be_enabled()
+        expect(page.locator("#inpaint")).to_be_enabled()
 
         page.click("#inpaint")
-        sync_api.expect(page.locator("#inpaint")).to_be_disabled()  # working: no second submit
+        expect(page.locator("#inpaint")).to_be_disabled()  # working: no second submit
+        expect(page.locator("#elapsed")).to_have_text(re.compile(r"\d+\.\d s"))
         page.locator("#inpaint").click(force=True, no_wait_after=True)
-        sync_api.expect(page.locator("#download")).to_be_visible(timeout=60_000)
-        assert posts == [f"{url}api/v1/inpaint"]
-        sync_api.expect(page.locator("#compare-row")).to_be_visible()
-        sync_api.expect(page.locator("#error")).to_be_hidden()
-        page.screenshot(path=tmp_path / "serve.png")
-        with page.expect_download() as download:
-            page.click("#download")
-        assert download.value.suggested_filename == "landscape-inpainted.png"
-        result = Image.open(download.value.path())
-        assert result.size == (W, H) and result.mode == "RGB"
-        changed = (np.asarray(result) != photo).any(-1)
+        expect(page.locator("#download")).to_be_visible(timeout=60_000)
+        assert posts == [f"{server}api/v1/inpaint"]
+        expect(page.locator("#status")).to_contain_text("Filled in")
+        expect(page.locator("#error")).to_be_hidden()
+        expect(page.locator("#warning")).to_be_hidden()
+
+        knob = page.locator("#divider .knob").bounding_box()  # the before/after divider drags on the image
+        page.mouse.move(knob["x"] + knob["width"] / 2, knob["y"] + knob["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.3 * box["width"], knob["y"], steps=5)
+        page.mouse.up()
+        assert abs(int(page.get_attribute("#divider", "aria-valuenow")) - 30) <= 1
+        expect(page.locator("#inpaint")).to_be_disabled()  # dragging the divider painted nothing
+        keep_screenshot(page, "page.png")
+        changed = (download(page, "landscape-inpainted.png") != photo).any(-1)
+        filled = shown_image(page)
+
+        page.keyboard.press("Control+z")  # takes the fill back: the photo and its painted mask
+        expect(page.locator("#download")).to_be_hidden()
+        assert shown_image(page) == (tmp_path / "landscape.png").read_bytes()
+        expect(page.locator("#inpaint")).to_be_enabled()
+        page.keyboard.press("Control+Shift+z")
+        expect(page.locator("#download")).to_be_visible()
+        assert shown_image(page) == filled
 
         # paint again on the result; an API error is shown as its message, the image kept
-        page.route("**/api/v1/inpaint", lambda route: route.fulfill(
-            status=429, json={"error": "the server is busy: 4 requests are already waiting"}))
+        page.route("**/api/v1/inpaint", lambda route: route.fulfill(status=429, json={"error": busy}))
         paint(page, (0.2, 0.3), (0.25, 0.35))
         page.click("#inpaint")
-        sync_api.expect(page.locator("#error")).to_have_text("the server is busy: 4 requests are already waiting")
-        sync_api.expect(page.locator("#inpaint")).to_be_enabled()
-        browser.close()
+        expect(page.locator("#error")).to_have_text(busy)
+        expect(page.locator("#inpaint")).to_be_enabled()
+        assert shown_image(page) == filled
 
-    scale = W / box["width"]
     stroke = ((start[0] * W, start[1] * H), (end[0] * W, end[1] * H))
-    painted = near_segment(*stroke, BRUSH / 2 * scale + 2)  # + antialiasing
-    core = near_segment(*stroke, BRUSH / 2 * scale - 2)
+    painted = near_segment(*stroke, BRUSH / 2 + 2)  # + antialiasing
+    core = near_segment(*stroke, BRUSH / 2 - 2)
     assert changed.any() and not changed[~painted].any()  # only the painted pixels changed
     assert changed[core].mean() > 0.5  # and the painted ones were filled
-    if os.environ.get("CE_SERVE_SCREENSHOT"):
-        shutil.copy(tmp_path / "serve.png", os.environ["CE_SERVE_SCREENSHOT"])
+
+
+def test_zoom_pan_and_brush_keys(server: str, browser: sync_api.Browser, tmp_path: Path) -> None:
+    w, h = 2560, 1707  # a camera's photo: about a third of its size on screen when fitted
+    Image.fromarray(landscape(h, w)).save(tmp_path / "large.png")
+    with page_of(browser, server, viewport=DESKTOP) as page:
+        open_photo(page, tmp_path / "large.png", (w, h))
+        fitted = scale(page)
+        assert fitted < 0.5
+        expect(page.locator("#zoom-value")).to_have_text(f"{round(fitted * 100)}%")
+
+        page.click("#size")  # the slider keeps the focus; the keys still reach the page
+        size = int(page.input_value("#size"))
+        page.keyboard.press("]")
+        assert int(page.input_value("#size")) > size
+        page.keyboard.press("[")
+        page.keyboard.press("[")
+        assert int(page.input_value("#size")) < size
+        set_size(page, 1)
+        page.keyboard.press("[")
+        expect(page.locator("#size-value")).to_have_text("1 px")  # one photo pixel, however far zoomed out
+        stage = page.locator("#stage").bounding_box()
+        x, y = stage["x"] + stage["width"] * 0.6, stage["y"] + stage["height"] * 0.4
+        page.mouse.move(x, y)
+        page.mouse.wheel(0, 100)  # Alt + wheel sizes the brush
+        page.keyboard.down("Alt")
+        page.mouse.wheel(0, -100)
+        page.keyboard.up("Alt")
+        expect(page.locator("#size-value")).to_have_text("2 px")
+
+        def photo_point() -> tuple[float, float]:
+            box = page.locator("#mask").bounding_box()
+            return (x - box["x"]) / box["width"] * w, (y - box["y"]) / box["height"] * h
+
+        before = photo_point()
+        for _ in range(4):
+            page.mouse.wheel(0, -200)  # zoom in around the pointer
+        expect(page.locator("#frame")).not_to_have_attribute("data-scale", f"{fitted:.4f}")
+        zoomed = scale(page)
+        assert zoomed > 2 * fitted
+        assert np.allclose(photo_point(), before, atol=2)  # the point under the pointer stays put
+
+        box = page.locator("#mask").bounding_box()
+        page.keyboard.down(" ")  # space + drag pans, paints nothing
+        page.mouse.down()
+        page.mouse.move(x - 100, y - 50, steps=5)
+        page.mouse.up()
+        page.keyboard.up(" ")
+        moved = page.locator("#mask").bounding_box()
+        assert (moved["x"] - box["x"], moved["y"] - box["y"]) == pytest.approx((-100, -50), abs=1)
+        page.mouse.move(x, y)
+        page.mouse.down(button="middle")  # and so does the middle button
+        page.mouse.move(x + 40, y, steps=3)
+        page.mouse.up(button="middle")
+        assert page.locator("#mask").bounding_box()["x"] == pytest.approx(moved["x"] + 40, abs=1)
+        expect(page.locator("#inpaint")).to_be_disabled()
+
+        set_size(page, 8)  # a stroke 8 photo px wide, whatever the zoom
+        page.mouse.move(x - 150, y)
+        page.mouse.down()
+        page.mouse.move(x + 150, y, steps=10)
+        page.mouse.up()
+        column = page.evaluate("""([x, y]) => {
+            const c = document.getElementById("mask"), r = c.getBoundingClientRect();
+            const px = Math.round((x - r.left) / r.width * c.width);
+            const d = c.getContext("2d").getImageData(px, 0, 1, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 127; return n; }""", [x, y])
+        assert 7 <= column <= 9
+        keep_screenshot(page, "zoom.png")
+        page.keyboard.press("0")  # fit again
+        assert scale(page) == pytest.approx(fitted, rel=1e-3)
+
+
+def test_mask_file_warning_truncated_photo_and_undo(server: str, browser: sync_api.Browser, tmp_path: Path) -> None:
+    w, h = 320, 240
+    photo = landscape(h, w)
+    Image.fromarray(photo).save(tmp_path / "small.png")
+    full = io.BytesIO()
+    Image.fromarray(photo).save(full, format="PNG")
+    (tmp_path / "cut.png").write_bytes(full.getvalue()[: len(full.getvalue()) // 2])
+    hole = np.zeros((h, w), bool)
+    hole[20:220, 30:260] = True  # 60% of the photo: the server asks whether it is inverted
+    Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    Image.fromarray(hole[:100, :100].astype(np.uint8) * 255).save(tmp_path / "small-mask.png")
+    with page_of(browser, server, viewport=DESKTOP) as page:
+        page.locator("#file").set_input_files(tmp_path / "cut.png")
+        expect(page.locator("#error")).to_contain_text("cut.png cannot be read: it is truncated")
+        expect(page.locator("#frame")).to_be_hidden()
+
+        open_photo(page, tmp_path / "small.png", (w, h))
+        page.locator("#mask-file").set_input_files(tmp_path / "small-mask.png")
+        expect(page.locator("#error")).to_contain_text("is 100×100 px but the photo is 320×240 px")
+        expect(page.locator("#inpaint")).to_be_disabled()
+        page.locator("#mask-file").set_input_files(tmp_path / "mask.png")
+        expect(page.locator("#status")).to_contain_text("59.9% of the photo is hole")
+        expect(page.locator("#error")).to_be_hidden()
+        page.click("#inpaint")
+        expect(page.locator("#warning")).to_contain_text("is it inverted?", timeout=60_000)
+        result = download(page, "small-inpainted.png")
+        changed = (result != photo).any(-1)
+        assert changed.any() and not changed[~hole].any() and changed[hole].mean() > 0.5
+
+        page.keyboard.press("Control+z")
+        assert shown_image(page) == (tmp_path / "small.png").read_bytes()
+        expect(page.locator("#warning")).to_be_hidden()
+        expect(page.locator("#inpaint")).to_be_enabled()  # the loaded mask is back
+        page.keyboard.press("Control+z")
+        expect(page.locator("#inpaint")).to_be_disabled()
+        page.keyboard.press("Control+y")
+        page.keyboard.press("Control+y")
+        expect(page.locator("#warning")).to_be_visible()
+
+
+def test_cancel_a_fill_that_does_not_come_back(server: str, browser: sync_api.Browser, tmp_path: Path) -> None:
+    Image.fromarray(landscape(240, 320)).save(tmp_path / "small.png")
+    with page_of(browser, server, viewport=DESKTOP) as page:
+        held: list[sync_api.Route] = []
+        page.route("**/api/v1/inpaint", lambda route: held.append(route))  # a server that never answers
+        open_photo(page, tmp_path / "small.png", (320, 240))
+        paint(page, (0.3, 0.5), (0.6, 0.5))
+        for cancel in (lambda: page.click("#cancel"), lambda: page.keyboard.press("Escape")):
+            page.click("#inpaint")
+            expect(page.locator("#working")).to_be_visible()
+            expect(page.locator("#elapsed")).not_to_have_text("0.0 s")
+            cancel()
+            expect(page.locator("#working")).to_be_hidden()
+            expect(page.locator("#status")).to_contain_text("Cancelled after")
+            expect(page.locator("#error")).to_be_hidden()
+            expect(page.locator("#inpaint")).to_be_enabled()  # usable again: the mask kept, undo too
+            expect(page.locator("#undo")).to_be_enabled()
+        assert len(held) == 2
+        page.unroute("**/api/v1/inpaint")
+
+
+def test_phone_layout(server: str, browser: sync_api.Browser, tmp_path: Path) -> None:
+    Image.fromarray(landscape()).save(tmp_path / "landscape.png")
+    with page_of(browser, server, viewport=PHONE, is_mobile=True, has_touch=True) as page:
+        open_photo(page, tmp_path / "landscape.png", (W, H))
+        toolbar = page.locator(".toolbar").bounding_box()
+        stage = page.locator("#stage").bounding_box()
+        assert toolbar["height"] < 0.25 * PHONE["height"], toolbar
+        assert stage["height"] > 0.55 * PHONE["height"], stage
+        assert stage["y"] + stage["height"] <= PHONE["height"] + 1  # nothing to scroll to
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.locator("#mask").tap()  # a finger paints
+        expect(page.locator("#inpaint")).to_be_enabled()
+        fitted, mid = scale(page), (stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+        pinch(page, mid, 40, 120)  # two fingers zoom, and paint nothing
+        assert scale(page) == pytest.approx(3 * fitted, rel=0.05)
+        page.click("#undo")
+        expect(page.locator("#inpaint")).to_be_disabled()
+        keep_screenshot(page, "phone.png")

@@ -1,33 +1,38 @@
-// The inpainting page: open a photo, paint the hole on a mask canvas at the photo's full
-// resolution (shown scaled), POST both to /api/v1/inpaint, show the PNG with a before/after
-// slider, paint again on it. No dependencies, no build step.
+// The inpainting page: open a photo, paint the hole (or load a mask file) on a canvas at the
+// photo's full resolution, zoom and pan, POST both to /api/v1/inpaint, show the PNG with a
+// before/after divider, paint again on it. Undo / redo reach across fills. No dependencies, no build.
 "use strict";
 
+import { History } from "./history.js";
+import { drawDot, drawSegment, hasHole, readMaskFile, redraw } from "./mask.js";
+import { bindInput } from "./input.js";
+import { View } from "./view.js";
+
 const API = "/api/v1";
-const HOLE = "#ff2d55"; // any opaque, non-black pixel of the mask is hole (transparent = keep)
+const WARNING_HEADER = "X-Inpaint-Warning";
 const $ = (id) => document.getElementById(id);
 const ui = {
-  file: $("file"), brush: $("brush"), eraser: $("eraser"), size: $("size"), sizeValue: $("size-value"),
-  undo: $("undo"), redo: $("redo"), clear: $("clear"), blend: $("blend"), inpaint: $("inpaint"),
-  download: $("download"), error: $("error"), status: $("status"), stage: $("stage"), hint: $("hint"),
-  frame: $("frame"), after: $("after"), before: $("before"), divider: $("divider"), mask: $("mask"),
-  cursor: $("cursor"), working: $("working"), compareRow: $("compare-row"), compare: $("compare"),
-  modelInfo: $("model-info"),
+  file: $("file"), fileLabel: $("file-label"), maskFile: $("mask-file"), maskLabel: $("mask-label"), brush: $("brush"), eraser: $("eraser"),
+  size: $("size"), sizeValue: $("size-value"), undo: $("undo"), redo: $("redo"), clear: $("clear"),
+  zoomOut: $("zoom-out"), fit: $("fit"), zoomIn: $("zoom-in"), zoomValue: $("zoom-value"), blend: $("blend"),
+  inpaint: $("inpaint"), download: $("download"), error: $("error"), warning: $("warning"), status: $("status"),
+  stage: $("stage"), hint: $("hint"), frame: $("frame"), after: $("after"), before: $("before"),
+  divider: $("divider"), mask: $("mask"), cursor: $("cursor"), working: $("working"), elapsed: $("elapsed"),
+  cancel: $("cancel"), modelInfo: $("model-info"),
 };
 const ctx = ui.mask.getContext("2d");
+const view = new View(ui.stage, ui.frame, () => { updateZoom(); showCursor(); });
 
+const edits = new History(); // edits.doc: the image being edited, with its mask
 const state = {
-  image: null, // Blob being edited: the opened file, then each result
   name: "image", // base of the download's file name
-  url: null, // object URL of state.image
-  beforeUrl: null, // object URL of the image before the last inpaint
-  ops: [], // the mask as a list of strokes {erase, size, points} and {clear: true}
-  undone: [], // ops taken back by undo, for redo
   stroke: null, // the stroke being painted
   erasing: false,
-  busy: false,
+  fill: null, // {controller, started, timer} while a fill is awaited
   limits: null, // {max_upload_bytes, max_pixels, queue_size} from /api/v1/model
+  cursorAt: null, // stage px of the pointer, for the brush outline
 };
+const busy = () => state.fill !== null;
 
 // ---- messages ----------------------------------------------------------------------------------
 function showError(message) {
@@ -53,11 +58,9 @@ async function errorMessage(response) {
   return `the server answered ${response.status} ${response.statusText}`.trim();
 }
 
-function megabytes(bytes) {
-  return `${(bytes / 1048576).toFixed(1)} MB`;
-}
+const megabytes = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
-// ---- the model's description -------------------------------------------------------------------
 async function loadModelInfo() {
   try {
     const response = await fetch(`${API}/model`);
@@ -74,9 +77,87 @@ async function loadModelInfo() {
   }
 }
 
-// ---- opening an image --------------------------------------------------------------------------
+// ---- documents and history ---------------------------------------------------------------------
+// Decode `blob` in full (a truncated file is refused here, not at Inpaint) and measure it as the
+// browser displays it (EXIF orientation applied): {url, width, height}.
+async function decode(blob, name) {
+  try {
+    (await createImageBitmap(blob)).close(); // rejects a file that does not decode to its end
+  } catch (_) {
+    throw new Error(`${name} cannot be read: it is truncated or not an image this browser shows ` +
+      "(open a PNG, JPEG or WebP image).");
+  }
+  const url = URL.createObjectURL(blob);
+  const probe = new Image();
+  probe.src = url;
+  try {
+    await probe.decode();
+  } catch (_) {
+    URL.revokeObjectURL(url);
+    throw new Error(`${name} cannot be shown: open a PNG, JPEG or WebP image.`);
+  }
+  const width = probe.naturalWidth, height = probe.naturalHeight;
+  if (state.limits && width * height > state.limits.max_pixels) {
+    URL.revokeObjectURL(url);
+    throw new Error(`${name} is ${width}×${height} = ${(width * height / 1e6).toFixed(1)} megapixels: ` +
+      `this server takes up to ${(state.limits.max_pixels / 1e6).toFixed(0)} megapixels.`);
+  }
+  return { url, width, height };
+}
+
+function commit(op) {
+  edits.commit(op);
+  refresh();
+}
+
+function undo() {
+  if (!busy() && edits.undo()) show();
+}
+
+function redo() {
+  if (!busy() && edits.redo()) show();
+}
+
+// Show edits.doc: its image, its mask, its before/after divider, its warning.
+function show() {
+  const doc = edits.doc;
+  if (ui.after.getAttribute("src") !== doc.url) ui.after.src = doc.url;
+  if (ui.mask.width !== doc.width || ui.mask.height !== doc.height) {
+    ui.mask.width = doc.width;
+    ui.mask.height = doc.height;
+  }
+  redraw(ctx, doc.ops);
+  if (doc.before) ui.before.src = doc.before.url;
+  else ui.before.removeAttribute("src");
+  ui.warning.textContent = doc.warning ? `The server warns: ${doc.warning}` : "";
+  ui.warning.hidden = !doc.warning;
+  ui.download.hidden = !doc.before;
+  if (doc.before) {
+    ui.download.href = doc.url;
+    ui.download.download = `${state.name}-inpainted.png`;
+  }
+  refresh();
+}
+
+function refresh() {
+  const doc = edits.doc, working = busy();
+  ui.undo.disabled = working || edits.past.length === 0;
+  ui.redo.disabled = working || edits.future.length === 0;
+  ui.clear.disabled = working || !doc || !hasHole(doc.ops);
+  ui.inpaint.disabled = working || !doc || !hasHole(doc.ops);
+  ui.file.disabled = working;
+  ui.fileLabel.setAttribute("aria-disabled", String(working));
+  ui.maskFile.disabled = working || !doc;
+  ui.maskLabel.setAttribute("aria-disabled", String(ui.maskFile.disabled));
+  for (const button of [ui.zoomIn, ui.zoomOut, ui.fit]) button.disabled = !doc;
+  // The divider compares a result with its photo until the next stroke on it.
+  const comparing = Boolean(doc && doc.before && doc.ops.length === 0);
+  ui.before.hidden = ui.divider.hidden = !comparing;
+}
+
+// ---- opening an image, loading a mask ----------------------------------------------------------
 async function openFile(file) {
-  if (!file || state.busy) return;
+  if (!file || busy()) return;
   clearError();
   if (state.limits && file.size > state.limits.max_upload_bytes) {
     showError(`${file.name} is ${megabytes(file.size)}: this server takes up to ` +
@@ -85,145 +166,49 @@ async function openFile(file) {
   }
   let picture;
   try {
-    picture = await decode(file);
+    picture = await decode(file, file.name);
   } catch (err) {
     showError(err.message);
     return;
   }
-  if (state.url) URL.revokeObjectURL(state.url);
-  dropBefore();
-  edit(file, picture);
+  edits.reset(edits.add(file, picture));
   state.name = file.name.replace(/\.[^.]*$/, "") || "image";
-  ui.download.hidden = true;
-  setStatus(`${file.name}: ${picture.width}×${picture.height} px. Paint the hole, then press Inpaint.`);
-}
-
-// Decode `blob` as the browser displays it (EXIF orientation applied): {url, width, height}.
-async function decode(blob) {
-  const url = URL.createObjectURL(blob);
-  const probe = new Image();
-  probe.src = url;
-  try {
-    await probe.decode();
-  } catch (_) {
-    URL.revokeObjectURL(url);
-    throw new Error("This browser cannot display that file: open a PNG, JPEG or WebP image.");
-  }
-  const width = probe.naturalWidth, height = probe.naturalHeight;
-  if (state.limits && width * height > state.limits.max_pixels) {
-    URL.revokeObjectURL(url);
-    throw new Error(`The image is ${width}×${height} = ${(width * height / 1e6).toFixed(1)} megapixels: ` +
-      `this server takes up to ${(state.limits.max_pixels / 1e6).toFixed(0)} megapixels.`);
-  }
-  return { url, width, height };
-}
-
-// Make `blob` the image being edited, with an empty mask of its full size (shown scaled).
-function edit(blob, { url, width, height }) {
-  state.image = blob;
-  state.url = url;
-  ui.after.src = url;
-  ui.mask.width = width;
-  ui.mask.height = height;
-  state.ops = [];
-  state.undone = [];
   ui.frame.hidden = false;
   ui.hint.hidden = true;
   ui.stage.classList.add("loaded");
-  updateButtons();
+  view.setSize(picture.width, picture.height);
+  view.fit();
+  ui.size.max = Math.max(200, Math.ceil(Math.max(picture.width, picture.height) / 4));
+  setSize(Math.round(32 / view.scale)); // about 32 screen px when fitted
+  setCompare(50);
+  show();
+  setStatus(`${file.name}: ${picture.width}×${picture.height} px. Paint the hole, then press Inpaint.`);
 }
 
-function dropBefore() {
-  if (state.beforeUrl) URL.revokeObjectURL(state.beforeUrl);
-  state.beforeUrl = null;
-  ui.before.hidden = ui.divider.hidden = ui.compareRow.hidden = true;
-  ui.before.removeAttribute("src");
-}
-
-// ---- painting the mask -------------------------------------------------------------------------
-function imagePoint(event) {
-  const rect = ui.mask.getBoundingClientRect();
-  return [(event.clientX - rect.left) * ui.mask.width / rect.width,
-    (event.clientY - rect.top) * ui.mask.height / rect.height];
-}
-
-function imagePxPerScreenPx() {
-  return ui.mask.width / ui.mask.getBoundingClientRect().width;
-}
-
-function drawDot(stroke, [x, y]) {
-  ctx.globalCompositeOperation = stroke.erase ? "destination-out" : "source-over";
-  ctx.fillStyle = HOLE;
-  ctx.beginPath();
-  ctx.arc(x, y, stroke.size / 2, 0, 2 * Math.PI);
-  ctx.fill();
-}
-
-function drawSegment(stroke, [x0, y0], [x1, y1]) {
-  ctx.globalCompositeOperation = stroke.erase ? "destination-out" : "source-over";
-  ctx.strokeStyle = HOLE;
-  ctx.lineWidth = stroke.size;
-  ctx.lineCap = ctx.lineJoin = "round";
-  ctx.beginPath();
-  ctx.moveTo(x0, y0);
-  ctx.lineTo(x1, y1);
-  ctx.stroke();
-}
-
-function redraw() {
-  ctx.clearRect(0, 0, ui.mask.width, ui.mask.height);
-  for (const op of state.ops) {
-    if (op.clear) {
-      ctx.clearRect(0, 0, ui.mask.width, ui.mask.height);
-      continue;
-    }
-    drawDot(op, op.points[0]);
-    for (let i = 1; i < op.points.length; i++) drawSegment(op, op.points[i - 1], op.points[i]);
+async function loadMask(file) {
+  if (!file || busy() || !edits.doc) return;
+  clearError();
+  try {
+    const { layer, fraction } = await readMaskFile(file, edits.doc.width, edits.doc.height);
+    commit({ layer });
+    redraw(ctx, edits.doc.ops);
+    setStatus(`Mask ${file.name} loaded: ${(100 * fraction).toFixed(1)}% of the photo is hole.`);
+  } catch (err) {
+    showError(err.message);
   }
 }
 
-function hasHole() {
-  // A brush stroke after the last clear (an eraser may still have removed it: the server says so).
-  for (let i = state.ops.length - 1; i >= 0; i--) {
-    if (state.ops[i].clear) return false;
-    if (!state.ops[i].erase) return true;
-  }
-  return false;
+// ---- painting ----------------------------------------------------------------------------------
+function setSize(px) {
+  const size = Math.min(Number(ui.size.max), Math.max(1, Math.round(px)));
+  ui.size.value = size;
+  ui.sizeValue.textContent = `${size} px`;
+  showCursor();
 }
 
-function updateButtons() {
-  const loaded = state.image !== null;
-  ui.undo.disabled = state.busy || state.ops.length === 0;
-  ui.redo.disabled = state.busy || state.undone.length === 0;
-  ui.clear.disabled = state.busy || !hasHole();
-  ui.inpaint.disabled = state.busy || !loaded || !hasHole();
-  ui.file.disabled = state.busy;
-}
-
-function commit(op) {
-  state.ops.push(op);
-  state.undone = [];
-  updateButtons();
-}
-
-function undo() {
-  if (state.busy || state.ops.length === 0) return;
-  state.undone.push(state.ops.pop());
-  redraw();
-  updateButtons();
-}
-
-function redo() {
-  if (state.busy || state.undone.length === 0) return;
-  state.ops.push(state.undone.pop());
-  redraw();
-  updateButtons();
-}
-
-function clearMask() {
-  if (state.busy || !hasHole()) return;
-  commit({ clear: true });
-  redraw();
+function stepSize(direction) {
+  const size = Number(ui.size.value);
+  setSize(direction > 0 ? Math.max(size + 1, size * 1.2) : Math.min(size - 1, size / 1.2));
 }
 
 function setErasing(erasing) {
@@ -233,55 +218,66 @@ function setErasing(erasing) {
   ui.cursor.classList.toggle("erasing", erasing);
 }
 
-function moveCursor(event) {
-  const rect = ui.frame.getBoundingClientRect();
-  const side = Number(ui.size.value);
-  Object.assign(ui.cursor.style, { left: `${event.clientX - rect.left}px`, top: `${event.clientY - rect.top}px`,
-    width: `${side}px`, height: `${side}px` });
-  ui.cursor.hidden = false;
+function showCursor(at = state.cursorAt) {
+  state.cursorAt = at;
+  ui.cursor.hidden = !at || !edits.doc;
+  if (ui.cursor.hidden) return;
+  const side = Number(ui.size.value) * view.scale;
+  Object.assign(ui.cursor.style, { left: `${at[0]}px`, top: `${at[1]}px`, width: `${side}px`, height: `${side}px` });
 }
 
-ui.mask.addEventListener("pointerdown", (event) => {
-  if (state.busy || !state.image || (event.pointerType === "mouse" && event.button !== 0)) return;
-  event.preventDefault();
-  ui.mask.setPointerCapture(event.pointerId);
-  const size = Number(ui.size.value) * imagePxPerScreenPx(); // the brush keeps its size on screen
-  state.stroke = { erase: state.erasing, size, points: [imagePoint(event)], pointerId: event.pointerId };
-  drawDot(state.stroke, state.stroke.points[0]);
-});
+function startStroke(point) {
+  state.stroke = { erase: state.erasing, size: Number(ui.size.value), points: [point] };
+  drawDot(ctx, state.stroke, point);
+}
 
-ui.mask.addEventListener("pointermove", (event) => {
-  moveCursor(event);
+function extendStroke(points) {
   const stroke = state.stroke;
-  if (!stroke || event.pointerId !== stroke.pointerId) return;
-  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-  for (const e of events.length ? events : [event]) {
-    const point = imagePoint(e);
-    drawSegment(stroke, stroke.points[stroke.points.length - 1], point);
+  for (const point of points) {
+    drawSegment(ctx, stroke, stroke.points[stroke.points.length - 1], point);
     stroke.points.push(point);
   }
-});
-
-function endStroke(event) {
-  const stroke = state.stroke;
-  if (!stroke || event.pointerId !== stroke.pointerId) return;
-  state.stroke = null;
-  delete stroke.pointerId;
-  commit(stroke);
 }
 
-ui.mask.addEventListener("pointerup", endStroke);
-ui.mask.addEventListener("pointercancel", endStroke);
-ui.mask.addEventListener("pointerleave", () => { ui.cursor.hidden = true; });
+function endStroke(keep) {
+  const stroke = state.stroke;
+  state.stroke = null;
+  if (keep) commit(stroke);
+  else redraw(ctx, edits.doc.ops); // a second finger came down: it was a pinch, not a stroke
+}
+
+function clearMask() {
+  if (busy() || !hasHole(edits.doc.ops)) return;
+  commit({ clear: true });
+  redraw(ctx, edits.doc.ops);
+}
+
+function setCompare(percent) {
+  const v = Math.min(100, Math.max(0, percent));
+  ui.before.style.clipPath = `inset(0 ${100 - v}% 0 0)`;
+  ui.divider.style.left = `${v}%`;
+  ui.divider.setAttribute("aria-valuenow", String(Math.round(v)));
+}
+
+function updateZoom() {
+  ui.zoomValue.textContent = `${Math.round(view.scale * 100)}%`;
+}
 
 // ---- inpainting --------------------------------------------------------------------------------
-function setBusy(busy) {
-  state.busy = busy;
-  ui.working.hidden = !busy;
-  ui.frame.classList.toggle("busy", busy);
-  ui.inpaint.textContent = busy ? "Inpainting…" : "Inpaint";
-  document.body.setAttribute("aria-busy", String(busy));
-  updateButtons();
+function setWorking(controller) {
+  if (state.fill) clearInterval(state.fill.timer);
+  state.fill = null;
+  if (controller) {
+    const started = performance.now();
+    const tick = () => { ui.elapsed.textContent = seconds(performance.now() - started); };
+    tick();
+    state.fill = { controller, started, timer: setInterval(tick, 100) };
+  }
+  ui.working.hidden = !controller;
+  ui.frame.classList.toggle("busy", Boolean(controller));
+  ui.inpaint.textContent = controller ? "Inpainting…" : "Inpaint";
+  document.body.setAttribute("aria-busy", String(Boolean(controller)));
+  refresh();
 }
 
 function maskBlob() {
@@ -290,57 +286,53 @@ function maskBlob() {
 }
 
 async function inpaint() {
-  if (state.busy || !state.image) return;
-  if (!hasHole()) {
+  const doc = edits.doc;
+  if (busy() || !doc) return;
+  if (!hasHole(doc.ops)) {
     showError("Paint the hole first: the brush marks the pixels to fill.");
     return;
   }
   clearError();
-  setBusy(true);
-  setStatus(`Filling the hole at ${ui.mask.width}×${ui.mask.height} px…`);
-  const started = performance.now();
+  const controller = new AbortController();
+  setWorking(controller);
+  const started = state.fill.started;
+  setStatus(`Filling the hole at ${doc.width}×${doc.height} px…`);
   try {
     const form = new FormData();
-    form.append("image", state.image, state.image.name || `${state.name}.png`);
+    form.append("image", doc.image, doc.image.name || `${state.name}.png`);
     form.append("mask", await maskBlob(), "mask.png");
     if (ui.blend.value) form.append("blend", ui.blend.value);
-    let response;
-    try {
-      response = await fetch(`${API}/inpaint`, { method: "POST", body: form });
-    } catch (_) {
-      throw new Error("Cannot reach the server: is `context-encoder serve` still running?");
-    }
+    const response = await fetch(`${API}/inpaint`, { method: "POST", body: form, signal: controller.signal })
+      .catch((err) => {
+        if (err.name === "AbortError") throw err;
+        throw new Error("Cannot reach the server: is `context-encoder serve` still running?");
+      });
     if (!response.ok) throw new Error(await errorMessage(response));
-    await showResult(await response.blob());
-    setStatus(`Filled in ${((performance.now() - started) / 1000).toFixed(1)} s. ` +
-      "Drag the slider to compare, paint again to fill more, or download the PNG.");
+    const png = await response.blob();
+    const picture = await decode(png, "the server's answer");
+    if (controller.signal.aborted) {
+      URL.revokeObjectURL(picture.url);
+      throw new DOMException("cancelled", "AbortError");
+    }
+    edits.filled(edits.add(png, picture, { before: doc, warning: response.headers.get(WARNING_HEADER) || "" }));
+    setCompare(50);
+    show();
+    setStatus(`Filled in ${seconds(performance.now() - started)}. Drag the divider to compare, paint again ` +
+      "to fill more, Ctrl+Z to take the fill back, or download the PNG.");
   } catch (err) {
-    showError(err.message);
-    setStatus("Nothing was changed.");
+    if (err.name === "AbortError") {
+      setStatus(`Cancelled after ${seconds(performance.now() - started)}: nothing was changed.`);
+    } else {
+      showError(err.message);
+      setStatus("Nothing was changed.");
+    }
   } finally {
-    setBusy(false);
+    setWorking(null);
   }
 }
 
-async function showResult(png) {
-  const picture = await decode(png);
-  const beforeUrl = state.url;
-  edit(png, picture);
-  if (state.beforeUrl) URL.revokeObjectURL(state.beforeUrl);
-  state.beforeUrl = beforeUrl;
-  ui.before.src = beforeUrl;
-  ui.before.hidden = ui.divider.hidden = ui.compareRow.hidden = false;
-  ui.compare.value = 50;
-  compare();
-  ui.download.href = state.url;
-  ui.download.download = `${state.name}-inpainted.png`;
-  ui.download.hidden = false;
-}
-
-function compare() {
-  const v = Number(ui.compare.value);
-  ui.before.style.clipPath = `inset(0 ${100 - v}% 0 0)`;
-  ui.divider.style.left = `${v}%`;
+function cancel() {
+  if (state.fill) state.fill.controller.abort();
 }
 
 // ---- wiring ------------------------------------------------------------------------------------
@@ -348,42 +340,39 @@ ui.file.addEventListener("change", () => {
   openFile(ui.file.files[0]);
   ui.file.value = ""; // opening the same file again still fires "change"
 });
+ui.maskFile.addEventListener("change", () => {
+  loadMask(ui.maskFile.files[0]);
+  ui.maskFile.value = "";
+});
 ui.brush.addEventListener("click", () => setErasing(false));
 ui.eraser.addEventListener("click", () => setErasing(true));
-ui.size.addEventListener("input", () => { ui.sizeValue.textContent = ui.size.value; });
+ui.size.addEventListener("input", () => setSize(Number(ui.size.value)));
 ui.undo.addEventListener("click", undo);
 ui.redo.addEventListener("click", redo);
 ui.clear.addEventListener("click", clearMask);
+ui.zoomIn.addEventListener("click", () => view.zoomCentred(1.25));
+ui.zoomOut.addEventListener("click", () => view.zoomCentred(0.8));
+ui.fit.addEventListener("click", () => view.fit());
+ui.blend.addEventListener("change", () => ui.blend.blur()); // a focused select would take the shortcut keys
 ui.inpaint.addEventListener("click", inpaint);
-ui.compare.addEventListener("input", compare);
+ui.cancel.addEventListener("click", cancel);
+new ResizeObserver(() => { if (edits.doc && view.fitted) view.fit(); }).observe(ui.stage);
 
-for (const type of ["dragenter", "dragover"]) {
-  ui.stage.addEventListener(type, (event) => {
-    event.preventDefault();
-    ui.stage.classList.add("dragging");
-  });
-}
-ui.stage.addEventListener("dragleave", () => ui.stage.classList.remove("dragging"));
-ui.stage.addEventListener("drop", (event) => {
-  event.preventDefault();
-  ui.stage.classList.remove("dragging");
-  openFile(event.dataTransfer.files[0]);
-});
-
-document.addEventListener("keydown", (event) => {
-  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return;
-  const key = event.key.toLowerCase();
-  if ((event.ctrlKey || event.metaKey) && key === "z") {
-    event.preventDefault();
-    (event.shiftKey ? redo : undo)();
-  } else if ((event.ctrlKey || event.metaKey) && key === "y") {
-    event.preventDefault();
-    redo();
-  } else if (!event.ctrlKey && !event.metaKey && key === "b") {
-    setErasing(false);
-  } else if (!event.ctrlKey && !event.metaKey && key === "e") {
-    setErasing(true);
-  }
+bindInput({
+  ui, view,
+  loaded: () => edits.doc !== null,
+  canPaint: () => edits.doc !== null && !busy(),
+  painting: () => state.stroke !== null,
+  startStroke, extendStroke, endStroke, showCursor, setCompare, openFile,
+  keys: {
+    undo, redo, inpaint, cancel, stepSize,
+    brush: () => setErasing(false),
+    eraser: () => setErasing(true),
+    fit: () => edits.doc && view.fit(),
+    actual: () => edits.doc && view.actualPixels(),
+    zoomIn: () => edits.doc && view.zoomCentred(1.25),
+    zoomOut: () => edits.doc && view.zoomCentred(0.8),
+  },
 });
 
 loadModelInfo();
