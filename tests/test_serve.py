@@ -12,6 +12,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -317,6 +318,53 @@ def test_concurrent_requests_are_all_answered_none_lost_none_mixed_up(inpainter:
             assert not (decode(response.content) != images[i]).any(-1)[~hole()].any()
         else:
             assert_error(response, 429, "busy")
+
+
+@contextmanager
+def uvicorn_serving(app: object) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread (real connections, which a client may close); yield its URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def test_a_request_whose_client_goes_away_while_queued_is_dropped_unrun(
+        inpainter: Inpainter, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="context_encoder.server.access")
+    gated = GatedInpainter(inpainter)
+    image, mask = encode(photo()), mask_png(hole())
+    with uvicorn_serving(create_app(gated)) as url, httpx.Client(base_url=url) as client:
+        first: list[int] = []
+        running = threading.Thread(target=lambda: first.append(post(client, image, mask).status_code))
+        running.start()
+        wait_for(client, busy=True)
+        request = client.build_request("POST", INPAINT, files={"image": ("p.png", image), "mask": ("m.png", mask)})
+        head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+        with socket.create_connection(("127.0.0.1", client.base_url.port)) as queued:  # the page's Cancel: closed
+            queued.sendall(f"POST {INPAINT} HTTP/1.1\r\n{head}\r\n".encode() + request.read())
+            wait_for(client, busy=True, waiting=1)
+        for _ in range(500):  # the server sees it gone while the first fill still holds the model
+            if any(f"POST {INPAINT} 499" in r.getMessage() for r in caplog.records):
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("no 499 in the access log: the closed request was not seen gone")
+        gated.gate.set()
+        running.join(10)
+        wait_for(client, busy=False, waiting=0)
+    assert first == [200] and gated.calls == 1
 
 
 # ---- the access log ----------------------------------------------------------------------------

@@ -4,21 +4,23 @@
 the filled image as PNG, at the upload's full size and mode, with the Inpainter's warnings (an
 inverted-looking mask) in the ``X-Inpaint-Warning`` header; ``GET /api/v1/health`` and
 ``GET /api/v1/model`` describe the server; ``/`` is the page, ``/docs`` the OpenAPI UI. Holes are
-filled only by the Inpainter, one request at a time (:mod:`context_encoder.server.worker`).
+filled only by the Inpainter, one request at a time (:mod:`context_encoder.server.worker`); a
+request whose client disconnects while it waits (the page's Cancel) is dropped unrun.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import warnings
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import FastAPI, File, Form, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -34,7 +36,9 @@ from context_encoder.server.worker import ModelWorker
 
 API = "/api/v1"
 WARNING_HEADER = "X-Inpaint-Warning"
+CLIENT_GONE = 499  # as nginx logs it: the client closed the request before its answer
 _STATIC = ("context_encoder.server", "static")
+T = TypeVar("T")
 
 
 class PNGResponse(Response):
@@ -53,6 +57,20 @@ def fill(inpainter: Inpainter, image: Upload, mask: Upload, options: InpaintConf
         except ValueError as err:  # the Inpainter's word on a mask it cannot fill (e.g. hiding everything)
             raise BadInput(str(err)) from err
     return encode_png(out), [" ".join(str(w.message).split()) for w in caught]
+
+
+async def unless_gone(request: Request, work: Awaitable[T], *, poll_s: float = 0.2) -> tuple[bool, T | None]:
+    """Await ``work`` unless the client disconnects first: then cancel it (a fill still queued is
+    dropped unrun; one running finishes unused) and return ``(False, None)``; else ``(True, result)``."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=poll_s)
+            if not task.done() and await request.is_disconnected():
+                return False, None
+        return True, task.result()
+    finally:
+        task.cancel()  # a no-op once done; else (client gone, server stopping) nothing awaits it any more
 
 
 def request_options(defaults: InpaintConfig, *, blend: str | None, feather: int | None) -> InpaintConfig:
@@ -107,16 +125,20 @@ def create_app(inpainter: Inpainter, *, limits: Limits | None = None, checkpoint
                                                             "schema": {"type": "string"}}}},
                          **responses(400, 413, 422, 429)})
     async def inpaint(
+        request: Request,
         image: Annotated[UploadFile, File(description="the photo (PNG, JPEG, WebP, BMP, TIFF, GIF)")],
         mask: Annotated[UploadFile, File(description="same size; non-zero opaque pixels = hole")],
         blend: Annotated[Blend | None, Form(description="paste: hard | feather | poisson")] = None,
         feather: Annotated[int | None, Form(ge=1, description="px of the feathered edge (blend=feather)")] = None,
-    ) -> PNGResponse:
+    ) -> Response:
         options = request_options(inpainter.config, blend=blend, feather=feather)
         photo = probe(await image.read(), "image", max_pixels=limits.max_pixels)
         hole = probe(await mask.read(), "mask", max_pixels=limits.max_pixels)
         check_same_size(photo, hole)
-        png, warned = await worker.submit(partial(fill, inpainter, photo, hole, options))
+        answered, filled = await unless_gone(request, worker.submit(partial(fill, inpainter, photo, hole, options)))
+        if not answered:  # the page's Cancel, a closed tab: nobody to answer
+            return Response(status_code=CLIENT_GONE)
+        png, warned = filled
         headers = {"Content-Disposition": 'inline; filename="inpainted.png"'}
         if warned:
             headers[WARNING_HEADER] = "; ".join(warned).encode("ascii", "replace").decode()
