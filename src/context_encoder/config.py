@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ARCHS = ("center", "alexnet", "autoencoder")
+DISC_WIDTHS = ("doubling", "lua")
 MASKS = ("center", "block", "region", "folder", "none")  # none: no hole (an autoencoder of any arch)
 LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
@@ -44,7 +45,12 @@ class ModelConfig:
     ngf: int = 64  # decoder width
     ndf: int = 64  # discriminator width
     bottleneck: int = 4000
-    overlap: int = -1  # px of context ring inside the predicted square; -1 = image_size // 32
+    # px of context ring inside the predicted square; -1 = image_size // 32, i.e. 4 px at 128 as
+    # train.lua's overlapPred=4 (the paper's text says 7 px: --overlap 7). docs/fidelity.md
+    overlap: int = -1
+    # discriminator widths: doubling (64, 128, 256, 512, 512 on a 128-px whole image) | lua
+    # (train_random.lua: 64, 64, 128, 256, 512). Both give train.lua's net on the 64-px center.
+    disc_widths: str = "doubling"
 
     @property
     def overlap_px(self) -> int:
@@ -286,6 +292,7 @@ def validate_model(m: ModelConfig) -> None:
     checks = [
         (m.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got '{m.arch}'"),
         (m.nc == 3, f"nc must be 3 (RGB), got {m.nc}"),
+        (m.disc_widths in DISC_WIDTHS, f"disc-widths must be one of {', '.join(DISC_WIDTHS)}, got '{m.disc_widths}'"),
         (1 <= m.bottleneck <= MAX_BOTTLENECK, f"bottleneck must be in [1, {MAX_BOTTLENECK}], got {m.bottleneck}"),
     ]
     for name in ("nef", "ngf", "ndf"):

@@ -9,6 +9,7 @@ from typing import Any
 from context_encoder.config import (
     ARCHS,
     DEVICES,
+    DISC_WIDTHS,
     LOSSES,
     MASKS,
     PRECISIONS,
@@ -47,7 +48,10 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--nef": ("model.nef", int, None, "encoder width"),
     "--ngf": ("model.ngf", int, None, "decoder width"),
     "--ndf": ("model.ndf", int, None, "discriminator width"),
-    "--overlap": ("model.overlap", int, None, "context ring px inside the predicted square (-1 = size/32)"),
+    "--overlap": ("model.overlap", int, None, "context ring px inside the predicted square (-1 = size/32: "
+                  "4 px at 128, as train.lua; the paper's text says 7)"),
+    "--disc-widths": ("model.disc_widths", str, DISC_WIDTHS, "discriminator widths on a whole image: doubling "
+                      "(64,128,256,512,512 at 128 px) or lua (train_random.lua: 64,64,128,256,512)"),
     "--batch-size": ("batch_size", int, None, "images per step (per process)"),
     "--steps": ("steps", int, None, "stop after this many steps (0 = use --epochs)"),
     "--epochs": ("epochs", int, None, "stop after this many epochs when --steps is 0"),
