@@ -16,6 +16,7 @@ from typing import Any
 
 ARCHS = ("center", "alexnet", "autoencoder")
 DISC_WIDTHS = ("doubling", "lua")
+RESAMPLES = ("bicubic", "bilinear")
 MASKS = ("center", "block", "region", "folder", "none")  # none: no hole (an autoencoder of any arch)
 LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
@@ -74,6 +75,7 @@ class DataConfig:
     val_fraction: float = 0.0  # seeded hold-out, never trained on
     workers: int = 2
     cache: bool = True  # decode every image once into memory (uint8)
+    resample: str = "bicubic"  # bicubic | bilinear (the original's image.scale)
 
     def resolved_load_size(self, image_size: int) -> int:
         return self.load_size or round(image_size * 350 / 128)
@@ -343,6 +345,7 @@ def validate(cfg: TrainConfig) -> None:
          "log-every, sample-every and ckpt-every must be >= 1"),
         (0.0 <= d.val_fraction < 1.0, "val-fraction must be in [0, 1)"),
         (d.workers >= 0, "workers must be >= 0"),
+        (d.resample in RESAMPLES, f"resample must be one of {', '.join(RESAMPLES)}, got '{d.resample}'"),
         (d.load_size >= 0 and d.min_load_size >= 0, "load-size and min-load-size must be >= 0"),
         (_finite(o.lr_g, o.lr_d) and o.lr_g > 0 and o.lr_d > 0, "learning rates must be finite and > 0"),
         (0.0 <= o.beta1 < 1.0 and 0.0 <= o.beta2 < 1.0, "Adam betas must be in [0, 1)"),

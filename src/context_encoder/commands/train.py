@@ -14,6 +14,7 @@ from context_encoder.config import (
     MASKS,
     PRECISIONS,
     REC_LOSSES,
+    RESAMPLES,
     TRAIN_PASTES,
     TrainConfig,
     merge,
@@ -44,6 +45,8 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--load-size": ("data.load_size", int, None, "shorter side before cropping (0 = size*350/128)"),
     "--min-load-size": ("data.min_load_size", int, None,
                         "scale jitter: draw each crop's shorter side from [this, --load-size] (0 = off)"),
+    "--resample": ("data.resample", str, RESAMPLES, "how photos are resized to --load-size: bicubic, or "
+                   "bilinear as the original's image.scale"),
     "--bottleneck": ("model.bottleneck", int, None, "center net bottleneck channels"),
     "--nef": ("model.nef", int, None, "encoder width"),
     "--ngf": ("model.ngf", int, None, "decoder width"),

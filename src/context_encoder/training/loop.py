@@ -226,7 +226,7 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageFolderDataset, ImageFolderDataset
     if not files:
         raise ValueError(f"no image files found in {', '.join(cfg.data.data)}")
     train_files, val_files = split_files(files, cfg.data.val_fraction, seed=0)
-    kw = {"image_size": cfg.model.image_size,
+    kw = {"image_size": cfg.model.image_size, "resample": cfg.data.resample,
           "load_size": cfg.data.resolved_load_size(cfg.model.image_size)}
     train_set = ImageFolderDataset(train_files, cache=cfg.data.cache,
                                    min_load_size=cfg.data.min_load_size, **kw)
