@@ -120,3 +120,21 @@ def test_a_forced_bf16_step_runs_in_bf16_and_tracks_fp32() -> None:
             assert torch.isfinite(a[key])
             assert a[key].item() == pytest.approx(b[key].item(), rel=0.05), key
     assert dtypes and all(d == torch.bfloat16 for d in dtypes)
+
+
+@pytest.mark.parametrize(("weighting", "hole", "near", "far"),
+                         [("ring", 1.0, 10.0, 0.0), ("lua-uniform", 1.0, 1.0, 1.0), ("lua-context", 1.0, 10.0, 10.0)])
+def test_region_l2_weighting_of_train_random_lua(weighting: str, hole: float, near: float, far: float) -> None:
+    """A whole-image net's L2 weights: ours (a ring), or either of train_random.lua's."""
+    cfg = train_config_from_dict({**_tiny("l2", weighting=weighting), "mask": {"kind": "block"}})
+    state = build_gan(cfg, setup_runtime("cpu", "fp32"))
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 10:20, 10:20] = 1
+    images = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+    weights = prepare_batch(images, mask.to(torch.uint8), state)[3][0, 0]
+    assert (weights[15, 15].item(), weights[15, 9].item(), weights[0, 0].item()) == (hole, near, far)
+
+
+def test_lua_weighting_is_refused_where_it_would_be_ignored() -> None:
+    with pytest.raises(ValueError, match="l2-weighting lua"):
+        train_config_from_dict(_tiny("l2", weighting="lua-uniform"))  # the center net, center hole

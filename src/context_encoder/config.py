@@ -17,6 +17,7 @@ from typing import Any
 ARCHS = ("center", "alexnet", "autoencoder")
 DISC_WIDTHS = ("doubling", "lua")
 RESAMPLES = ("bicubic", "bilinear")
+WEIGHTINGS = ("ring", "lua-uniform", "lua-context")
 MASKS = ("center", "block", "region", "folder", "none")  # none: no hole (an autoencoder of any arch)
 LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
@@ -98,6 +99,11 @@ class LossConfig:
     w_rec: float = 0.999
     w_adv: float = 0.001
     ring_weight: float = 10.0  # L2 weight of the overlap ring relative to the hole
+    # L2 weights around an arbitrary hole (whole-image nets): ring (ours: 1 in the hole, ring_weight
+    # within overlap px of it, 0 elsewhere) | lua-uniform (train_random.lua useOverlapPred=0, its
+    # README command: 1 everywhere) | lua-context (useOverlapPred=1: 1 in the hole, ring_weight on
+    # all the context). docs/fidelity.md
+    weighting: str = "ring"
     # hard (the paper): the loss on the raw prediction. poisson (a deviation): on the prediction
     # Poisson-pasted over the hole, as ``inpaint`` writes it (training/paste.py), plus
     # ``raw_weight`` x the paper's loss on the raw prediction to keep its colours anchored.
@@ -331,6 +337,11 @@ def validate(cfg: TrainConfig) -> None:
         (loss.rec in REC_LOSSES, f"rec-loss must be one of {REC_LOSSES}, got '{loss.rec}'"),
         (loss.paste in TRAIN_PASTES, f"loss paste must be one of {TRAIN_PASTES}, got '{loss.paste}'"),
         (_finite(loss.raw_weight) and loss.raw_weight >= 0, "raw-weight must be finite and >= 0"),
+        (loss.weighting in WEIGHTINGS, f"l2-weighting must be one of {', '.join(WEIGHTINGS)}, got '{loss.weighting}'"),
+        (loss.weighting == "ring" or (not cfg.model.predicts_center and cfg.model.arch != "autoencoder"
+                                      and cfg.mask.kind != "none" and loss.paste == "hard"),
+         "l2-weighting lua-* is train_random.lua's loss: it needs a whole-image net with a hole "
+         "(--mask block | region | folder, or --arch alexnet) and --paste hard"),
         (not cfg.mask.paste_folder or (loss.paste == "poisson" and cfg.model.predicts_center),
          "paste-folder needs --paste poisson and a center net (it picks the hole inside the hidden square)"),
         (cfg.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),

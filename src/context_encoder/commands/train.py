@@ -16,6 +16,7 @@ from context_encoder.config import (
     REC_LOSSES,
     RESAMPLES,
     TRAIN_PASTES,
+    WEIGHTINGS,
     TrainConfig,
     merge,
     read_config_file,
@@ -35,6 +36,9 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--rec-loss": ("loss.rec", str, REC_LOSSES, "reconstruction term: l2 (paper) or log-l2 (per-image "
                    "log MSE: maximises the mean PSNR that evaluate reports)"),
     "--ring-weight": ("loss.ring_weight", float, None, "L2 weight of the overlap ring relative to the hole"),
+    "--l2-weighting": ("loss.weighting", str, WEIGHTINGS, "L2 weights of a whole-image net: ring (1 in the hole, "
+                       "--ring-weight within --overlap px, 0 elsewhere), lua-uniform (train_random.lua: 1 "
+                       "everywhere) or lua-context (1 in the hole, --ring-weight on all the context)"),
     "--paste": ("loss.paste", str, TRAIN_PASTES, "what the L2 loss sees: hard = the raw prediction (paper), "
                 "poisson = the prediction Poisson-pasted over the hole, as inpaint writes it"),
     "--raw-weight": ("loss.raw_weight", float, None, "with --paste poisson: weight of the paper's L2 on the "
