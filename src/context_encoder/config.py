@@ -1,8 +1,10 @@
 """Every default of the project, in frozen dataclasses (the one source of truth).
 
-The defaults are the paper's recipe at 128 px (Pathak et al. 2016, Sec. 3 and 5; the original
-``train.lua``): batch 64, L2 + adversarial loss with λrec = 0.999 and λadv = 0.001, a 4 px
-overlap ring weighted 10x, generator LR 10x the discriminator's, Adam with β1 = 0.5.
+The defaults are the original ``train.lua`` recipe at 128 px (Pathak et al. 2016, Sec. 3 and 5):
+batch 64, L2 + adversarial loss with λrec = 0.999 and λadv = 0.001, an overlap ring weighted 10x
+of ``image_size // 32`` px (4 px at 128 as train.lua's ``overlapPred=4``; the paper's text says
+7 px), generator LR 10x the discriminator's, Adam with β1 = 0.5. Every difference from the paper
+and the Lua code, and the setting that undoes it: docs/fidelity.md.
 A YAML file and command-line flags override these; a run directory records the resolved config.
 """
 
