@@ -23,6 +23,7 @@ from context_encoder.config import (
     to_dict,
     train_config_from_dict,
 )
+from context_encoder.training.resume import KEPT_HELP
 
 DEFAULTS = to_dict(TrainConfig())
 
@@ -97,14 +98,19 @@ def _nest(path: str, value: Any) -> dict[str, Any]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a context encoder on a folder of images",
                        description="Train a context encoder (generator + discriminator). Defaults are "
-                       "the paper's recipe at 128 px; --config YAML and flags override them.")
+                       "the original train.lua recipe at 128 px (differences from the paper and the Lua code: "
+                       "docs/fidelity.md); --config YAML and flags override them.")
     for flag, (path, typ, choices, text) in TRAIN_FLAGS.items():
         default = _lookup(DEFAULTS, path)
         kw: dict[str, Any] = {"action": "append"} if flag == "--data" else {}
         shown = f" (default: {default})" if default not in ("", [], (), None) else ""
         p.add_argument(flag, type=typ, choices=choices, default=None, help=text + shown, **kw)
     p.add_argument("--config", type=Path, help="YAML file with config overrides")
-    p.add_argument("--resume", type=Path, help="continue the run in this directory from its last checkpoint")
+    p.add_argument("--resume", type=Path, help="continue the run in this directory from its last checkpoint; "
+                   f"it keeps its {KEPT_HELP}")
+    p.add_argument("--new-phase", action="store_true",
+                   help="with --resume: continue the run's weights and optimizer state under changed data, mask, "
+                   "model, loss or learning-rate settings (a cosine schedule is planned anew over --steps)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (its checkpoints, logs and samples are deleted); "
                    "without it (or --resume) a folder holding a run is refused")
@@ -152,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from context_encoder.training.loop import train
 
     result = train(cfg, resume=args.resume is not None, overwrite=args.overwrite,
-                   config_files=[args.config] if args.config is not None else [])
+                   config_files=[args.config] if args.config is not None else [], new_phase=args.new_phase)
     if result.stopped_by is not None:
         print(f"stopped by {result.stopped_by} at step {result.step}: checkpoint saved; continue with "
               f"context-encoder train --resume {result.run_dir}")
