@@ -143,6 +143,7 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 200
     ckpt_every: int = 500
+    val_every: int = 500  # steps between held-out loss / PSNR rows (with data.val_fraction > 0)
 
 
 @dataclass(frozen=True)
@@ -354,8 +355,8 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.steps > 0 or cfg.epochs > 0, "set --steps or --epochs to bound the run"),
         (0 <= cfg.seed < 2**32, f"seed must be in [0, 2^32), got {cfg.seed}"),
         (bool(cfg.out), "out (the run directory) must not be empty"),
-        (cfg.log_every >= 1 and cfg.sample_every >= 1 and cfg.ckpt_every >= 1,
-         "log-every, sample-every and ckpt-every must be >= 1"),
+        (min(cfg.log_every, cfg.sample_every, cfg.ckpt_every, cfg.val_every) >= 1,
+         "log-every, sample-every, ckpt-every and val-every must be >= 1"),
         (0.0 <= d.val_fraction < 1.0, "val-fraction must be in [0, 1)"),
         (d.workers >= 0, "workers must be >= 0"),
         (d.resample in RESAMPLES, f"resample must be one of {', '.join(RESAMPLES)}, got '{d.resample}'"),

@@ -70,7 +70,10 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
               "0.999; checkpoints then hold it and evaluate/inpaint use it (0 = off)"),
     "--init": ("init", str, None, "start the generator from these weights: a run dir, checkpoint or "
                "'pretrained' (the packaged model); its model settings become the defaults"),
-    "--val-fraction": ("data.val_fraction", float, None, "seeded share of images held out"),
+    "--val-fraction": ("data.val_fraction", float, None, "seeded share of images held out: never trained on; "
+                       "the sample grids and the held-out loss and PSNR (--val-every) come from them"),
+    "--val-every": ("val_every", int, None, "steps between held-out val_loss_rec / val_psnr rows in metrics.jsonl "
+                    "and TensorBoard (with --val-fraction > 0)"),
     "--workers": ("data.workers", int, None, "data-loading processes"),
     "--out": ("out", str, None, "run directory"),
     "--seed": ("seed", int, None, "random seed (data order, crops, masks, init)"),

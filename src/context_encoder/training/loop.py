@@ -62,6 +62,7 @@ from context_encoder.training.resume import check_resume, planned_total
 from context_encoder.training.run_dir import check_run_dir, check_run_inputs, prepare_run_dir, trim_metrics
 from context_encoder.training.samples import preview_grid
 from context_encoder.training.step import TrainState, train_step
+from context_encoder.training.validation import held_out, validation_batch
 
 
 class TrainingDiverged(ValueError):
@@ -299,6 +300,7 @@ def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, *, resume: bool, 
                         num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
                         persistent_workers=cfg.data.workers > 0, worker_init_fn=ignore_stop_signals)
     preview = _preview_batch(val_set or train_set, masks, cfg.seed)
+    val_batch = validation_batch(val_set, masks, cfg.seed) if val_set is not None and rt.is_main else None
     writer = None
     if rt.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -308,7 +310,7 @@ def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, *, resume: bool, 
         # A resumed run drops the TensorBoard events logged after its checkpoint.
         writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
     try:
-        step, stopped_by = _loop(cfg, state, loader, preview, run_dir, (start, total, plan), writer)
+        step, stopped_by = _loop(cfg, state, loader, (preview, val_batch), run_dir, (start, total, plan), writer)
     finally:
         if writer is not None:
             writer.close()
@@ -321,11 +323,12 @@ def _preview_batch(dataset: ImageFolderDataset, masks: MaskFn, seed: int) -> tup
     return images, masks(n, torch.Generator().manual_seed(seed + 12345)).to(torch.uint8)
 
 
-def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, preview: tuple[torch.Tensor, ...],
-          run_dir: Path, steps: tuple[int, int, int], writer: SummaryWriter | None) -> tuple[int, str | None]:
+def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, shown_batches: tuple, run_dir: Path,
+          steps: tuple[int, int, int], writer: SummaryWriter | None) -> tuple[int, str | None]:
     """Steps ``start + 1 .. total`` of ``steps`` = (start, total, the LR schedule's planned total);
-    returns (last step, name of the signal that ended it early or None)."""
-    start, total, plan = steps
+    ``shown_batches`` = (sample-grid batch, held-out batch or None). Returns (last step, name of
+    the signal that ended it early or None)."""
+    (start, total, plan), (preview, val_batch) = steps, shown_batches
     rt = state.runtime
     bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not rt.is_main,
                dynamic_ncols=True)
@@ -358,6 +361,9 @@ def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, preview: tupl
                 shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
                 with atomic_path(run_dir / "samples" / f"step_{step:07d}.png") as path:
                     writer.add_image("samples", preview_grid(shown, *preview, state, path), step)
+            if val_batch is not None and (step % cfg.val_every == 0 or step == total):
+                shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
+                _log(metrics, writer, {"step": step, **held_out(shown, val_batch, state)})
             if step % cfg.ckpt_every == 0 or step == total or stopping:
                 _check_finite(state, bad, step, saved, run_dir, weights=True)
                 _checkpoint(state, run_dir, step, plan)
