@@ -105,3 +105,18 @@ def test_scale_jitter_off_when_range_is_empty(tmp_path: Path) -> None:
     same = ImageFolderDataset([path], image_size=32, load_size=64, min_load_size=64)
     spans = {int(same[(0, s)][0].max()) - int(same[(0, s)][0].min()) for s in range(20)}
     assert max(spans) <= 100  # every crop at the 64 px scale
+
+
+def test_bilinear_resampling_as_the_originals_image_scale(image_dir: Path) -> None:
+    """``resample: bilinear`` (Lua's ``image.scale`` default) is what PIL's bilinear filter gives;
+    the default stays bicubic."""
+    path = find_images([image_dir])[0]
+    with Image.open(path) as raw:
+        w, h = raw.size
+        scale = 24 / min(w, h)
+        size = (max(24, round(w * scale)), max(24, round(h * scale)))
+        want = torch.from_numpy(np.array(raw.convert("RGB").resize(size, Image.BILINEAR))).permute(2, 0, 1)
+    assert torch.equal(load_resized(path, 24, "bilinear"), want)
+    assert not torch.equal(load_resized(path, 24), want)
+    ds = ImageFolderDataset([path], image_size=24, load_size=24, resample="bilinear")
+    assert torch.equal(ds._image(0), want)

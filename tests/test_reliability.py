@@ -384,7 +384,7 @@ def test_6_resuming_with_a_discriminator_the_run_lacks_starts_a_fresh_one(image_
     run = tmp_path / "run"
     assert _train(image_dir, run, 2, "--loss", "l2") == 0
     with pytest.warns(UserWarning, match="has no discriminator: a fresh one starts"):
-        assert main(["train", "--resume", str(run), "--steps", "3", "--loss", "joint"]) == 0
+        assert main(["train", "--resume", str(run), "--steps", "3", "--loss", "joint", "--new-phase"]) == 0
     assert (find_checkpoint(run).parent / "discriminator.safetensors").is_file()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -175,7 +176,7 @@ def test_ema_added_on_resume_starts_from_the_resumed_weights(image_dir: Path, tm
     run = tmp_path / "run"
     assert main(["train", "--data", str(image_dir), "--loss", "l2", "--steps", "2", "--out", str(run), *TINY]) == 0
     # Another seed on resume: a fresh initialisation would differ from the run's own.
-    assert main(["train", "--resume", str(run), "--steps", "3", "--ema", "0.999", "--seed", "1"]) == 0
+    assert main(["train", "--resume", str(run), "--steps", "3", "--ema", "0.999", "--seed", "1", "--new-phase"]) == 0
     step_dir = find_checkpoint(run).parent
     raw, _ = load_generator(step_dir / "generator.safetensors")
     avg, _ = load_generator(step_dir / "generator_ema.safetensors")
@@ -184,3 +185,94 @@ def test_ema_added_on_resume_starts_from_the_resumed_weights(image_dir: Path, tm
     for (name, a), b in zip(raw.state_dict().items(), avg.state_dict().values()):
         if a.is_floating_point() and "running" not in name:
             torch.testing.assert_close(a, b, atol=0.01, rtol=0.0, msg=name)
+
+
+@pytest.mark.parametrize("change", [["--batch-size", "2"], ["--seed", "5"], ["--mask", "block"], ["--loss", "l2"],
+                                    ["--lr-g", "0.0001"], ["--load-size", "36"], ["--ring-weight", "5"],
+                                    ["--val-fraction", "0.25"]])
+def test_resume_refuses_a_change_of_data_stream_loss_or_learning_rate(
+        image_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, change: list[str]) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(image_dir), "--steps", "2", "--out", str(run), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "3", *change]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "would change" in err and "--new-phase" in err, err
+    assert find_checkpoint(run).parent.name == "step_0000002"
+    if change[0] == "--mask":  # a whole-image net: another architecture, which no phase can load
+        return
+    assert main(["train", "--resume", str(run), "--steps", "3", *change, "--new-phase"]) == 0
+    assert find_checkpoint(run).parent.name == "step_0000003"
+
+
+def test_new_phase_needs_resume(image_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--data", str(image_dir), "--steps", "1", "--out", str(tmp_path / "r"), "--new-phase",
+                 *TINY]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_a_resumed_cosine_schedule_keeps_its_planned_total(image_dir: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    """A run planned for 4 cosine steps, resumed at step 2 with --steps 3, is at the LR of step 3 of
+    4 (lr/2), not of 3 of 3 (lr/4); extending it past 4 is refused, unless a new phase plans anew."""
+    from shutil import rmtree
+
+    from context_encoder.commands.train import add_parser, resolve_train_config
+    from context_encoder.training.loop import train
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(image_dir), "--steps", "4", "--ckpt-every", "2", "--lr-schedule", "cosine",
+                 "--lr-g", "0.001", "--out", str(run), *TINY]) == 0
+    rmtree(run / "checkpoints" / "step_0000004")  # as if stopped at step 2
+
+    def resume(*flags: str) -> float:
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        add_parser(parser.add_subparsers())
+        args = parser.parse_args(["train", "--resume", str(run), *flags])
+        result = train(resolve_train_config(args), resume=True, new_phase=args.new_phase)
+        return result.state.opt_g.param_groups[0]["lr"]  # set for the last step, from step - 1
+
+    assert resume("--steps", "3") == pytest.approx(0.001 * 0.5)  # 0.5 (1 + cos(pi 2/4)), not cos(pi 2/3)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "6"]) == 2
+    assert "planned for 4 steps" in capsys.readouterr().err
+    assert resume("--steps", "6", "--new-phase") == pytest.approx(0.001 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))
+
+
+def test_held_out_loss_and_psnr_are_logged_every_val_every_steps(image_dir: Path, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from context_encoder.training.validation import held_out
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(image_dir), "--steps", "4", "--val-fraction", "0.25", "--val-every", "2",
+                 "--out", str(run), *TINY]) == 0
+    rows = [r for r in _metrics(run) if "val_psnr" in r]
+    assert [r["step"] for r in rows] == [2, 4]
+    assert all(5 < r["val_psnr"] < 60 and r["val_loss_rec"] > 0 for r in rows)
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("val_psnr")] == [2, 4]
+    # a perfect generator scores the cap, a wrong one less: the figure is the hole's PSNR
+    from context_encoder.config import train_config_from_dict
+    from context_encoder.device import setup_runtime
+    from context_encoder.training.loop import build_gan
+
+    cfg = train_config_from_dict({"data": {"data": ["x"]}, "model": {"image_size": 32, "bottleneck": 8}})
+    state = build_gan(cfg, setup_runtime("cpu", "fp32"))
+    images = torch.full((2, 3, 32, 32), 255, dtype=torch.uint8)
+    masks = torch.zeros(2, 1, 32, 32, dtype=torch.uint8)
+    masks[..., 10:22, 10:22] = 1
+    class Constant(torch.nn.Module):
+        def __init__(self, value: float) -> None:
+            super().__init__()
+            self.value = value
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.full((x.shape[0], 3, 16, 16), self.value)
+
+    white = held_out(Constant(1.0), (images, masks), state)
+    black = held_out(Constant(-1.0), (images, masks), state)
+    assert white["val_psnr"] == 100.0 and black["val_psnr"] == 0.0

@@ -1,8 +1,10 @@
 """Every default of the project, in frozen dataclasses (the one source of truth).
 
-The defaults are the paper's recipe at 128 px (Pathak et al. 2016, Sec. 3 and 5; the original
-``train.lua``): batch 64, L2 + adversarial loss with λrec = 0.999 and λadv = 0.001, a 4 px
-overlap ring weighted 10x, generator LR 10x the discriminator's, Adam with β1 = 0.5.
+The defaults are the original ``train.lua`` recipe at 128 px (Pathak et al. 2016, Sec. 3 and 5):
+batch 64, L2 + adversarial loss with λrec = 0.999 and λadv = 0.001, an overlap ring weighted 10x
+of ``image_size // 32`` px (4 px at 128 as train.lua's ``overlapPred=4``; the paper's text says
+7 px), generator LR 10x the discriminator's, Adam with β1 = 0.5. Every difference from the paper
+and the Lua code, and the setting that undoes it: docs/fidelity.md.
 A YAML file and command-line flags override these; a run directory records the resolved config.
 """
 
@@ -15,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 ARCHS = ("center", "alexnet", "autoencoder")
+DISC_WIDTHS = ("doubling", "lua")
+RESAMPLES = ("bicubic", "bilinear")
+WEIGHTINGS = ("ring", "lua-uniform", "lua-context")
 MASKS = ("center", "block", "region", "folder", "none")  # none: no hole (an autoencoder of any arch)
 LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
@@ -44,7 +49,12 @@ class ModelConfig:
     ngf: int = 64  # decoder width
     ndf: int = 64  # discriminator width
     bottleneck: int = 4000
-    overlap: int = -1  # px of context ring inside the predicted square; -1 = image_size // 32
+    # px of context ring inside the predicted square; -1 = image_size // 32, i.e. 4 px at 128 as
+    # train.lua's overlapPred=4 (the paper's text says 7 px: --overlap 7). docs/fidelity.md
+    overlap: int = -1
+    # discriminator widths: doubling (64, 128, 256, 512, 512 on a 128-px whole image) | lua
+    # (train_random.lua: 64, 64, 128, 256, 512). Both give train.lua's net on the 64-px center.
+    disc_widths: str = "doubling"
 
     @property
     def overlap_px(self) -> int:
@@ -68,6 +78,7 @@ class DataConfig:
     val_fraction: float = 0.0  # seeded hold-out, never trained on
     workers: int = 2
     cache: bool = True  # decode every image once into memory (uint8)
+    resample: str = "bicubic"  # bicubic | bilinear (the original's image.scale)
 
     def resolved_load_size(self, image_size: int) -> int:
         return self.load_size or round(image_size * 350 / 128)
@@ -90,6 +101,11 @@ class LossConfig:
     w_rec: float = 0.999
     w_adv: float = 0.001
     ring_weight: float = 10.0  # L2 weight of the overlap ring relative to the hole
+    # L2 weights around an arbitrary hole (whole-image nets): ring (ours: 1 in the hole, ring_weight
+    # within overlap px of it, 0 elsewhere) | lua-uniform (train_random.lua useOverlapPred=0, its
+    # README command: 1 everywhere) | lua-context (useOverlapPred=1: 1 in the hole, ring_weight on
+    # all the context). docs/fidelity.md
+    weighting: str = "ring"
     # hard (the paper): the loss on the raw prediction. poisson (a deviation): on the prediction
     # Poisson-pasted over the hole, as ``inpaint`` writes it (training/paste.py), plus
     # ``raw_weight`` x the paper's loss on the raw prediction to keep its colours anchored.
@@ -127,6 +143,7 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 200
     ckpt_every: int = 500
+    val_every: int = 500  # steps between held-out loss / PSNR rows (with data.val_fraction > 0)
 
 
 @dataclass(frozen=True)
@@ -286,6 +303,7 @@ def validate_model(m: ModelConfig) -> None:
     checks = [
         (m.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got '{m.arch}'"),
         (m.nc == 3, f"nc must be 3 (RGB), got {m.nc}"),
+        (m.disc_widths in DISC_WIDTHS, f"disc-widths must be one of {', '.join(DISC_WIDTHS)}, got '{m.disc_widths}'"),
         (1 <= m.bottleneck <= MAX_BOTTLENECK, f"bottleneck must be in [1, {MAX_BOTTLENECK}], got {m.bottleneck}"),
     ]
     for name in ("nef", "ngf", "ndf"):
@@ -322,6 +340,11 @@ def validate(cfg: TrainConfig) -> None:
         (loss.rec in REC_LOSSES, f"rec-loss must be one of {REC_LOSSES}, got '{loss.rec}'"),
         (loss.paste in TRAIN_PASTES, f"loss paste must be one of {TRAIN_PASTES}, got '{loss.paste}'"),
         (_finite(loss.raw_weight) and loss.raw_weight >= 0, "raw-weight must be finite and >= 0"),
+        (loss.weighting in WEIGHTINGS, f"l2-weighting must be one of {', '.join(WEIGHTINGS)}, got '{loss.weighting}'"),
+        (loss.weighting == "ring" or (not cfg.model.predicts_center and cfg.model.arch != "autoencoder"
+                                      and cfg.mask.kind != "none" and loss.paste == "hard"),
+         "l2-weighting lua-* is train_random.lua's loss: it needs a whole-image net with a hole "
+         "(--mask block | region | folder, or --arch alexnet) and --paste hard"),
         (not cfg.mask.paste_folder or (loss.paste == "poisson" and cfg.model.predicts_center),
          "paste-folder needs --paste poisson and a center net (it picks the hole inside the hidden square)"),
         (cfg.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
@@ -332,10 +355,11 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.steps > 0 or cfg.epochs > 0, "set --steps or --epochs to bound the run"),
         (0 <= cfg.seed < 2**32, f"seed must be in [0, 2^32), got {cfg.seed}"),
         (bool(cfg.out), "out (the run directory) must not be empty"),
-        (cfg.log_every >= 1 and cfg.sample_every >= 1 and cfg.ckpt_every >= 1,
-         "log-every, sample-every and ckpt-every must be >= 1"),
+        (min(cfg.log_every, cfg.sample_every, cfg.ckpt_every, cfg.val_every) >= 1,
+         "log-every, sample-every, ckpt-every and val-every must be >= 1"),
         (0.0 <= d.val_fraction < 1.0, "val-fraction must be in [0, 1)"),
         (d.workers >= 0, "workers must be >= 0"),
+        (d.resample in RESAMPLES, f"resample must be one of {', '.join(RESAMPLES)}, got '{d.resample}'"),
         (d.load_size >= 0 and d.min_load_size >= 0, "load-size and min-load-size must be >= 0"),
         (_finite(o.lr_g, o.lr_d) and o.lr_g > 0 and o.lr_d > 0, "learning rates must be finite and > 0"),
         (0.0 <= o.beta1 < 1.0 and 0.0 <= o.beta2 < 1.0, "Adam betas must be in [0, 1)"),

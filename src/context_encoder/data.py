@@ -50,14 +50,18 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_resized(path: Path, load_size: int) -> torch.Tensor:
-    """Decode, convert to RGB and resize the shorter side to ``load_size``: (3, H, W) uint8."""
+RESAMPLERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}  # bilinear: Lua's image.scale
+
+
+def load_resized(path: Path, load_size: int, resample: str = "bicubic") -> torch.Tensor:
+    """Decode, convert to RGB and resize the shorter side to ``load_size`` with ``resample``
+    (bicubic, or bilinear as the original's ``image.scale``): (3, H, W) uint8."""
     with Image.open(path) as raw:
         img = to_rgb(raw)
         w, h = img.size
         scale = load_size / min(w, h)
         size = (max(load_size, round(w * scale)), max(load_size, round(h * scale)))
-        img = img.resize(size, Image.BICUBIC)
+        img = img.resize(size, RESAMPLERS[resample])
         return torch.from_numpy(np.array(img)).permute(2, 0, 1).contiguous()
 
 
@@ -81,8 +85,9 @@ class ImageFolderDataset(Dataset):
 
     def __init__(
         self, files: Sequence[Path], *, image_size: int, load_size: int, min_load_size: int = 0,
-        cache: bool = True,
+        cache: bool = True, resample: str = "bicubic",
     ) -> None:
+        self.resample = resample
         self.image_size, self.load_size = image_size, max(load_size, image_size)
         self.min_load_size = min(max(min_load_size, image_size), self.load_size) if min_load_size else 0
         self.files = list(files)
@@ -96,7 +101,7 @@ class ImageFolderDataset(Dataset):
         good, images, bad = [], [], []
         for path in tqdm(files, desc="decoding images", unit="img", leave=False, disable=len(files) < 200):
             try:
-                images.append(load_resized(path, self.load_size))
+                images.append(load_resized(path, self.load_size, self.resample))
                 good.append(path)
             except Exception as err:  # noqa: BLE001 - any undecodable file is skipped, by name
                 bad.append(f"{path} ({type(err).__name__})")
@@ -111,7 +116,7 @@ class ImageFolderDataset(Dataset):
         if self.cache is not None:
             return self.cache[index]
         try:
-            return load_resized(self.files[index], self.load_size)
+            return load_resized(self.files[index], self.load_size, self.resample)
         except Exception as err:  # noqa: BLE001 - never crash mid-epoch on one bad file
             warnings.warn(f"skipped unreadable image {self.files[index]} ({type(err).__name__})", stacklevel=2)
             return self._image((index + 1) % len(self.files))
@@ -143,7 +148,7 @@ class ImageFolderDataset(Dataset):
         x = int(torch.randint(0, w - side + 1, (), generator=g))
         crop = img[:, y : y + side, x : x + side]
         if side != s:
-            crop = F.interpolate(crop[None].float(), size=(s, s), mode="bicubic", antialias=True)[0]
+            crop = F.interpolate(crop[None].float(), size=(s, s), mode=self.resample, antialias=True)[0]
             crop = crop.round().clamp(0, 255).to(torch.uint8)
         return crop.flip(-1) if bool(torch.rand((), generator=g) < 0.5) else crop
 

@@ -54,11 +54,13 @@ def region_mask(
     share: tuple[float, float] = (0.2, 0.3),
     density: float = 0.25,
 ) -> torch.Tensor:
-    """Arbitrary shapes from smooth noise, as the original ``train_random.lua``.
+    """Arbitrary shapes from smooth noise of the statistics of ``train_random.lua``'s pattern.
 
     Uniform noise on a coarse grid (one cell per ~16.7 px at 128 px, i.e. res = 0.06) is upsampled
     bicubically and thresholded at ``density``; a crop is kept when its hole share lies in
     ``share``, else redrawn (after 20 tries the threshold is set by quantile to hit the middle).
+    Unlike the original, which draws one 10000² pattern once and gives a whole batch one crop of
+    it, every image here draws its own noise and crop (docs/fidelity.md).
     """
     s = image_size
     cell = (1 / 0.06) * s / 128

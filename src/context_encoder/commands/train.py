@@ -9,17 +9,21 @@ from typing import Any
 from context_encoder.config import (
     ARCHS,
     DEVICES,
+    DISC_WIDTHS,
     LOSSES,
     MASKS,
     PRECISIONS,
     REC_LOSSES,
+    RESAMPLES,
     TRAIN_PASTES,
+    WEIGHTINGS,
     TrainConfig,
     merge,
     read_config_file,
     to_dict,
     train_config_from_dict,
 )
+from context_encoder.training.resume import KEPT_HELP
 
 DEFAULTS = to_dict(TrainConfig())
 
@@ -33,6 +37,9 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--rec-loss": ("loss.rec", str, REC_LOSSES, "reconstruction term: l2 (paper) or log-l2 (per-image "
                    "log MSE: maximises the mean PSNR that evaluate reports)"),
     "--ring-weight": ("loss.ring_weight", float, None, "L2 weight of the overlap ring relative to the hole"),
+    "--l2-weighting": ("loss.weighting", str, WEIGHTINGS, "L2 weights of a whole-image net: ring (1 in the hole, "
+                       "--ring-weight within --overlap px, 0 elsewhere), lua-uniform (train_random.lua: 1 "
+                       "everywhere) or lua-context (1 in the hole, --ring-weight on all the context)"),
     "--paste": ("loss.paste", str, TRAIN_PASTES, "what the L2 loss sees: hard = the raw prediction (paper), "
                 "poisson = the prediction Poisson-pasted over the hole, as inpaint writes it"),
     "--raw-weight": ("loss.raw_weight", float, None, "with --paste poisson: weight of the paper's L2 on the "
@@ -43,11 +50,16 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--load-size": ("data.load_size", int, None, "shorter side before cropping (0 = size*350/128)"),
     "--min-load-size": ("data.min_load_size", int, None,
                         "scale jitter: draw each crop's shorter side from [this, --load-size] (0 = off)"),
+    "--resample": ("data.resample", str, RESAMPLES, "how photos are resized to --load-size: bicubic, or "
+                   "bilinear as the original's image.scale"),
     "--bottleneck": ("model.bottleneck", int, None, "center net bottleneck channels"),
     "--nef": ("model.nef", int, None, "encoder width"),
     "--ngf": ("model.ngf", int, None, "decoder width"),
     "--ndf": ("model.ndf", int, None, "discriminator width"),
-    "--overlap": ("model.overlap", int, None, "context ring px inside the predicted square (-1 = size/32)"),
+    "--overlap": ("model.overlap", int, None, "context ring px inside the predicted square (-1 = size/32: "
+                  "4 px at 128, as train.lua; the paper's text says 7)"),
+    "--disc-widths": ("model.disc_widths", str, DISC_WIDTHS, "discriminator widths on a whole image: doubling "
+                      "(64,128,256,512,512 at 128 px) or lua (train_random.lua: 64,64,128,256,512)"),
     "--batch-size": ("batch_size", int, None, "images per step (per process)"),
     "--steps": ("steps", int, None, "stop after this many steps (0 = use --epochs)"),
     "--epochs": ("epochs", int, None, "stop after this many epochs when --steps is 0"),
@@ -58,7 +70,10 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
               "0.999; checkpoints then hold it and evaluate/inpaint use it (0 = off)"),
     "--init": ("init", str, None, "start the generator from these weights: a run dir, checkpoint or "
                "'pretrained' (the packaged model); its model settings become the defaults"),
-    "--val-fraction": ("data.val_fraction", float, None, "seeded share of images held out"),
+    "--val-fraction": ("data.val_fraction", float, None, "seeded share of images held out: never trained on; "
+                       "the sample grids and the held-out loss and PSNR (--val-every) come from them"),
+    "--val-every": ("val_every", int, None, "steps between held-out val_loss_rec / val_psnr rows in metrics.jsonl "
+                    "and TensorBoard (with --val-fraction > 0)"),
     "--workers": ("data.workers", int, None, "data-loading processes"),
     "--out": ("out", str, None, "run directory"),
     "--seed": ("seed", int, None, "random seed (data order, crops, masks, init)"),
@@ -86,14 +101,19 @@ def _nest(path: str, value: Any) -> dict[str, Any]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a context encoder on a folder of images",
                        description="Train a context encoder (generator + discriminator). Defaults are "
-                       "the paper's recipe at 128 px; --config YAML and flags override them.")
+                       "the original train.lua recipe at 128 px (differences from the paper and the Lua code: "
+                       "docs/fidelity.md); --config YAML and flags override them.")
     for flag, (path, typ, choices, text) in TRAIN_FLAGS.items():
         default = _lookup(DEFAULTS, path)
         kw: dict[str, Any] = {"action": "append"} if flag == "--data" else {}
         shown = f" (default: {default})" if default not in ("", [], (), None) else ""
         p.add_argument(flag, type=typ, choices=choices, default=None, help=text + shown, **kw)
     p.add_argument("--config", type=Path, help="YAML file with config overrides")
-    p.add_argument("--resume", type=Path, help="continue the run in this directory from its last checkpoint")
+    p.add_argument("--resume", type=Path, help="continue the run in this directory from its last checkpoint; "
+                   f"it keeps its {KEPT_HELP}")
+    p.add_argument("--new-phase", action="store_true",
+                   help="with --resume: continue the run's weights and optimizer state under changed data, mask, "
+                   "model, loss or learning-rate settings (a cosine schedule is planned anew over --steps)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (its checkpoints, logs and samples are deleted); "
                    "without it (or --resume) a folder holding a run is refused")
@@ -141,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     from context_encoder.training.loop import train
 
     result = train(cfg, resume=args.resume is not None, overwrite=args.overwrite,
-                   config_files=[args.config] if args.config is not None else [])
+                   config_files=[args.config] if args.config is not None else [], new_phase=args.new_phase)
     if result.stopped_by is not None:
         print(f"stopped by {result.stopped_by} at step {result.step}: checkpoint saved; continue with "
               f"context-encoder train --resume {result.run_dir}")

@@ -45,7 +45,7 @@ def build_generator(cfg: ModelConfig) -> nn.Module:
 
 def build_discriminator(cfg: ModelConfig, input_size: int | None = None) -> nn.Module:
     """A discriminator for ``input_size`` (default: the generator's output size)."""
-    disc = Discriminator(input_size or cfg.output_size, cfg.nc, cfg.ndf)
+    disc = Discriminator(input_size or cfg.output_size, cfg.nc, cfg.ndf, cfg.disc_widths)
     init_weights(disc)
     return disc
 

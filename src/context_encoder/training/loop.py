@@ -58,9 +58,11 @@ from context_encoder.masks import MaskFn, MaskSampler, PasteHoles
 from context_encoder.models import build_discriminator, build_generator, set_dense_kernels
 from context_encoder.training.ema import WeightEMA
 from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
+from context_encoder.training.resume import check_resume, planned_total
 from context_encoder.training.run_dir import check_run_dir, check_run_inputs, prepare_run_dir, trim_metrics
 from context_encoder.training.samples import preview_grid
 from context_encoder.training.step import TrainState, train_step
+from context_encoder.training.validation import held_out, validation_batch
 
 
 class TrainingDiverged(ValueError):
@@ -164,10 +166,11 @@ def _set_lr(state: TrainState, cfg: TrainConfig, step: int, total: int) -> None:
             group["lr"] = lr * scale
 
 
-def _resume(state: TrainState, run_dir: Path, ema: float) -> int:
+def _resume(state: TrainState, run_dir: Path, ema: float) -> tuple[int, int | None]:
     """Load the run's last checkpoint into ``state``; a weight average starts from the resumed
     generator unless the checkpoint holds one, a discriminator added by a change of loss starts
-    fresh. Raises CheckpointError for a checkpoint that does not fit the run."""
+    fresh. Returns (its step, the step count its LR schedule was planned for, or None when the
+    checkpoint predates that record). Raises CheckpointError for a checkpoint that does not fit."""
     step_dir = find_checkpoint(run_dir).parent
     load_state(unwrap(state.generator), step_dir / "generator.safetensors")
     ts = load_training_state(step_dir)
@@ -187,7 +190,8 @@ def _resume(state: TrainState, run_dir: Path, ema: float) -> int:
         state.ema = WeightEMA(unwrap(state.generator), ema)
         if (step_dir / "generator_ema.safetensors").is_file():
             load_state(state.ema.shadow, step_dir / "generator_ema.safetensors")
-    return int(ts["step"])
+    plan = ts.get("schedule_total")
+    return int(ts["step"]), int(plan) if isinstance(plan, int) else None
 
 
 def _initialize(state: TrainState, spec: str) -> None:
@@ -208,13 +212,13 @@ def _initialize(state: TrainState, spec: str) -> None:
     load_state(unwrap(state.generator), weights)
 
 
-def _checkpoint(state: TrainState, run_dir: Path, step: int) -> None:
+def _checkpoint(state: TrainState, run_dir: Path, step: int, plan: int) -> None:
     average_buffers(unwrap(state.generator), state.runtime)
     if state.discriminator is not None:
         average_buffers(unwrap(state.discriminator), state.runtime)
     if not state.runtime.is_main:
         return
-    ts = {"opt_g": state.opt_g.state_dict(), "scaler": state.scaler.state_dict()}
+    ts = {"opt_g": state.opt_g.state_dict(), "scaler": state.scaler.state_dict(), "schedule_total": plan}
     if state.opt_d is not None:
         ts["opt_d"] = state.opt_d.state_dict()
     save_checkpoint(run_dir, step=step, generator=state.generator, discriminator=state.discriminator,
@@ -226,7 +230,7 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageFolderDataset, ImageFolderDataset
     if not files:
         raise ValueError(f"no image files found in {', '.join(cfg.data.data)}")
     train_files, val_files = split_files(files, cfg.data.val_fraction, seed=0)
-    kw = {"image_size": cfg.model.image_size,
+    kw = {"image_size": cfg.model.image_size, "resample": cfg.data.resample,
           "load_size": cfg.data.resolved_load_size(cfg.model.image_size)}
     train_set = ImageFolderDataset(train_files, cache=cfg.data.cache,
                                    min_load_size=cfg.data.min_load_size, **kw)
@@ -235,19 +239,24 @@ def _load_data(cfg: TrainConfig) -> tuple[ImageFolderDataset, ImageFolderDataset
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
-          config_files: list[Path] | None = None) -> TrainResult:
+          config_files: list[Path] | None = None, new_phase: bool = False) -> TrainResult:
     """Train a context encoder as ``cfg`` says into the run directory ``cfg.out``.
 
     ``resume`` continues the run there; ``overwrite`` replaces it; without either a folder that
     holds a run is refused (ValueError) before anything is written, and so is a run folder that
-    overlaps its inputs (``cfg``'s data, masks and init weights, and ``config_files``).
+    overlaps its inputs (``cfg``'s data, masks and init weights, and ``config_files``). A resume
+    that changes the run's data stream, model, loss or learning rates is refused unless
+    ``new_phase`` (:mod:`.resume`).
     """
-    state, result = _run(cfg, resume=resume, overwrite=overwrite, config_files=config_files or [])
+    if new_phase and not resume:
+        raise ValueError("--new-phase continues a run: give it with --resume")
+    state, result = _run(cfg, resume=resume, overwrite=overwrite, config_files=config_files or [],
+                         new_phase=new_phase)
     return dataclasses.replace(result, state=state)
 
 
-def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool,
-         config_files: list[Path]) -> tuple[TrainState, TrainResult]:
+def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool, config_files: list[Path],
+         new_phase: bool) -> tuple[TrainState, TrainResult]:
     run_dir = Path(cfg.out)
     init = checkpoint_files(cfg.init) if cfg.init and not resume else []
     check_run_inputs(run_dir, folders={"data": cfg.data.data, "mask": cfg.mask.folder,
@@ -258,20 +267,22 @@ def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool,
     lock = locked_folder(run_dir, user="another training process", hint="wait for it to end, or pick another --out")
     with lock if is_main_process() else contextlib.nullcontext():
         check_run_dir(run_dir, resume=resume, overwrite=overwrite)  # every rank, before any of them writes
+        if resume:
+            check_resume(run_dir, cfg, new_phase=new_phase)
         rt = setup_runtime(cfg.device, cfg.precision)
         try:
-            return _run_claimed(cfg, rt, run_dir, resume=resume, overwrite=overwrite)
+            return _run_claimed(cfg, rt, run_dir, resume=resume, overwrite=overwrite, new_phase=new_phase)
         finally:
             shutdown(rt)
 
 
-def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, *, resume: bool,
-                 overwrite: bool) -> tuple[TrainState, TrainResult]:
+def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, *, resume: bool, overwrite: bool,
+                 new_phase: bool) -> tuple[TrainState, TrainResult]:
     train_set, val_set = _load_data(cfg)
     state = build_gan(cfg, rt)
-    start = 0
+    start, stored_plan = 0, None
     if resume:
-        start = _resume(state, run_dir, cfg.optim.ema)
+        start, stored_plan = _resume(state, run_dir, cfg.optim.ema)
     else:
         if cfg.init:
             _initialize(state, cfg.init)
@@ -281,6 +292,7 @@ def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, *, resume: bool,
     if start >= total:
         raise ValueError(f"{run_dir} is already at step {start}, and this run ends at step {total}: "
                          "nothing to train (raise --steps or --epochs)")
+    plan = planned_total(cfg, total, stored_plan, new_phase=new_phase)
     sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
                                start_step=start, rank=rt.rank, world_size=rt.world_size)
     masks = mask_sampler_for(cfg)
@@ -288,6 +300,7 @@ def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, *, resume: bool,
                         num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
                         persistent_workers=cfg.data.workers > 0, worker_init_fn=ignore_stop_signals)
     preview = _preview_batch(val_set or train_set, masks, cfg.seed)
+    val_batch = validation_batch(val_set, masks, cfg.seed) if val_set is not None and rt.is_main else None
     writer = None
     if rt.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -297,7 +310,7 @@ def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, *, resume: bool,
         # A resumed run drops the TensorBoard events logged after its checkpoint.
         writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
     try:
-        step, stopped_by = _loop(cfg, state, loader, preview, run_dir, start, total, writer)
+        step, stopped_by = _loop(cfg, state, loader, (preview, val_batch), run_dir, (start, total, plan), writer)
     finally:
         if writer is not None:
             writer.close()
@@ -310,9 +323,12 @@ def _preview_batch(dataset: ImageFolderDataset, masks: MaskFn, seed: int) -> tup
     return images, masks(n, torch.Generator().manual_seed(seed + 12345)).to(torch.uint8)
 
 
-def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, preview: tuple[torch.Tensor, ...],
-          run_dir: Path, start: int, total: int, writer: SummaryWriter | None) -> tuple[int, str | None]:
-    """Steps ``start + 1 .. total``; returns (last step, name of the signal that ended it early or None)."""
+def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, shown_batches: tuple, run_dir: Path,
+          steps: tuple[int, int, int], writer: SummaryWriter | None) -> tuple[int, str | None]:
+    """Steps ``start + 1 .. total`` of ``steps`` = (start, total, the LR schedule's planned total);
+    ``shown_batches`` = (sample-grid batch, held-out batch or None). Returns (last step, name of
+    the signal that ended it early or None)."""
+    (start, total, plan), (preview, val_batch) = steps, shown_batches
     rt = state.runtime
     bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not rt.is_main,
                dynamic_ncols=True)
@@ -324,7 +340,7 @@ def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, preview: tupl
         for images, mask, paste_hole in loader:
             if step >= total:
                 break
-            _set_lr(state, cfg, step, total)
+            _set_lr(state, cfg, step, plan)
             losses = train_step(images, mask, state, paste_hole)
             bad |= ~torch.stack([v.float() for v in losses.values()]).isfinite().all()  # no host sync
             if state.ema is not None:
@@ -345,9 +361,12 @@ def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, preview: tupl
                 shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
                 with atomic_path(run_dir / "samples" / f"step_{step:07d}.png") as path:
                     writer.add_image("samples", preview_grid(shown, *preview, state, path), step)
+            if val_batch is not None and (step % cfg.val_every == 0 or step == total):
+                shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
+                _log(metrics, writer, {"step": step, **held_out(shown, val_batch, state)})
             if step % cfg.ckpt_every == 0 or step == total or stopping:
                 _check_finite(state, bad, step, saved, run_dir, weights=True)
-                _checkpoint(state, run_dir, step)
+                _checkpoint(state, run_dir, step, plan)
                 saved = step
             if stopping:
                 break

@@ -63,8 +63,10 @@ def prepare_batch(images: torch.Tensor, masks: torch.Tensor, state: TrainState) 
     real = uint8_to_float(images.to(dev, non_blocking=True)).contiguous(memory_format=fmt)
     mask = masks.to(dev, non_blocking=True).float()
     inp = fill_hole(real, mask).contiguous(memory_format=fmt)
-    if state.no_hole:
+    if state.no_hole or state.loss.weighting == "lua-uniform":
         weights = torch.ones_like(mask)
+    elif state.loss.weighting == "lua-context":
+        weights = mask + state.loss.ring_weight * (1 - mask)
     else:
         weights = ring_weights(mask, state.model.overlap_px, state.loss.ring_weight)
     if state.model.predicts_center:
