@@ -370,7 +370,7 @@ def test_a_request_whose_client_goes_away_while_queued_is_dropped_unrun(
 # ---- the access log ----------------------------------------------------------------------------
 def test_one_access_log_line_per_request(inpainter: Inpainter, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="context_encoder.server.access")
-    with TestClient(create_app(inpainter, limits=Limits(max_upload_bytes=2048))) as client:
+    with TestClient(create_app(inpainter, limits=Limits(max_upload_bytes=2048)), base_url=LOCAL) as client:
         client.get("/api/v1/health")
         client.get("/nowhere")
         client.post(INPAINT, files={"image": ("a.png", bytes(4096)), "mask": ("m.png", b"x")})  # over the limit
@@ -387,7 +387,7 @@ def test_an_unexpected_error_is_logged_as_500(inpainter: Inpainter, caplog: pyte
 
     monkeypatch.setattr(app_module, "fill", broken)
     caplog.set_level(logging.INFO, logger="context_encoder.server")
-    with TestClient(create_app(inpainter), raise_server_exceptions=False) as client:
+    with TestClient(create_app(inpainter), raise_server_exceptions=False, base_url=LOCAL) as client:
         assert_error(post(client, encode(photo()), mask_png(hole())), 500, "internal error")
     logged = [r.getMessage() for r in caplog.records if r.name.endswith(".access")]
     assert len(logged) == 1 and logged[0].startswith("POST /api/v1/inpaint 500 "), logged
