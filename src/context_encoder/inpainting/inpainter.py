@@ -72,10 +72,23 @@ def _grown_box(window: Window, shape: tuple[int, ...]) -> tuple[int, int, int, i
     return max(r0 - 1, 0), min(r1 + 1, shape[0]), max(c0 - 1, 0), min(c1 + 1, shape[1])
 
 
+def _own_pixels(job: _Job, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Within the window's grown box (:func:`_grown_box`): its own hole pixels, and the known pixels
+    4-adjacent to them (its share of ``job.edge``), as two (h, w) bool masks. Another region's
+    pixels inside the same box are not the window's to write: its bounding box can reach into a
+    neighbouring hole, and overwriting that hole's fill there left a straight step across it at
+    the box's edge."""
+    r0, r1, c0, c1 = _grown_box(window, job.hole.shape)
+    mine = np.zeros((r1 - r0, c1 - c0), np.uint8)
+    mine[window.rows - r0, window.cols - c0] = 1
+    near = cv2.dilate(mine, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)).astype(bool)
+    return mine.astype(bool), near & job.edge[r0:r1, c0:c1]
+
+
 @dataclass
 class _Level:
     """One refinement level of one hole region: predictions accumulated over its bounding box
-    (one px wider, for the known pixels bordering it), then faded into the coarser fill."""
+    (one px wider, for the known pixels bordering it), then faded into the region's fill."""
 
     job: _Job
     top: int
@@ -83,12 +96,13 @@ class _Level:
     box: float  # hole-box side at this level, image px (set by the first window)
     acc: np.ndarray  # (h, w, 3) float32, weighted predictions
     wsum: np.ndarray  # (h, w) float32, their weights
+    own: tuple[np.ndarray, np.ndarray]  # (h, w) bool: the region's hole pixels, its border pixels
 
     @classmethod
     def of(cls, job: _Job, region: Window) -> _Level:
         r0, r1, c0, c1 = _grown_box(region, job.hole.shape)
         return cls(job, r0, c0, 0.0, np.zeros((r1 - r0, c1 - c0, 3), np.float32),
-                   np.zeros((r1 - r0, c1 - c0), np.float32))
+                   np.zeros((r1 - r0, c1 - c0), np.float32), _own_pixels(job, region))
 
     def span(self, window: RefineWindow) -> tuple[int, int, int, int] | None:
         """Where ``window`` adds to this level, (row0, row1, col0, col1) end-exclusive: its hole box
@@ -113,13 +127,14 @@ class _Level:
 
     def apply(self) -> None:
         """Fade the level's mean prediction into the fill: fully within a quarter box of the border,
-        not at all deeper than half a box; the known pixels' prediction likewise (for Poisson)."""
+        not at all deeper than half a box; the known pixels' prediction likewise (for Poisson).
+        Only the region's own pixels change."""
         h, w = self.wsum.shape
         sl = (slice(self.top, self.top + h), slice(self.left, self.left + w))
         fade = np.clip(2.0 - 4.0 * self.job.depth[sl] / max(self.box, 1e-6), 0.0, 1.0)
         alpha = np.minimum(self.wsum, 1.0) * fade  # (h, w); > 0 only where some window added
-        for target, where in ((self.job.work, self.job.hole), (self.job.border, self.job.edge)):
-            rows, cols = np.nonzero(where[sl] & (alpha > 0))  # only these pixels change
+        for target, where in zip((self.job.work, self.job.border), self.own):
+            rows, cols = np.nonzero(where & (alpha > 0))  # only these pixels change
             a = alpha[rows, cols][:, None]
             mean = self.acc[rows, cols] / self.wsum[rows, cols][:, None]
             old = target[rows + self.top, cols + self.left].astype(np.float32)
@@ -321,5 +336,5 @@ class Inpainter:
         up = np.rint(self._upscale(pred, window.side, part)).astype(np.uint8)  # (r1-r0, c1-c0, 3)
         job.work[window.rows, window.cols] = up[window.rows - r0, window.cols - c0]
         job.unfilled[window.rows, window.cols] = False
-        rows, cols = np.nonzero(job.edge[r0:r1, c0:c1])
+        rows, cols = np.nonzero(_own_pixels(job, window)[1])
         job.border[rows + r0, cols + c0] = up[rows, cols]
