@@ -259,16 +259,18 @@ class Inpainter:
     def _scales(self, window: Window) -> list[float]:
         return refine_scales(window.side / self.cfg.image_size, self.config.finest_scale)
 
-    def _run(self, inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
-        """The generator on (image (3, S, S), hidden (1, S, S)) pairs, ``batch_size`` at a time:
-        predictions (3, S, S) on the CPU, laid out over the whole window."""
-        out: list[torch.Tensor] = []
+    def _run(self, inputs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """The generator on (window (S, S, 3) uint8, hidden (S, S) bool) pairs, ``batch_size`` at a
+        time: predictions (S, S, 3) float32 in [-1, 1], laid out over the whole window. Batches are
+        converted whole (per-window tensor ops cost more than the network on a busy CPU)."""
+        out: list[np.ndarray] = []
         for i in range(0, len(inputs), self.config.batch_size):
             chunk = inputs[i : i + self.config.batch_size]
-            images = torch.stack([x for x, _ in chunk])  # (N, 3, S, S)
-            images = images.to(self.device, memory_format=torch.channels_last)
-            holes = torch.stack([m for _, m in chunk]).to(self.device)  # (N, 1, S, S)
-            out += list(predict(self.generator, images, holes, self.cfg).cpu())
+            pixels = torch.from_numpy(np.stack([x for x, _ in chunk])).permute(0, 3, 1, 2)  # (N, 3, S, S)
+            images = uint8_to_float(pixels.to(self.device)).contiguous(memory_format=torch.channels_last)
+            holes = torch.from_numpy(np.stack([m for _, m in chunk])[:, None]).to(self.device).float()  # (N, 1, S, S)
+            pred = predict(self.generator, images, holes, self.cfg)
+            out += list(pred.permute(0, 2, 3, 1).cpu().numpy())
         return out
 
     def _refine(self, regions: list[tuple[_Job, Window, float]]) -> None:
@@ -290,11 +292,11 @@ class Inpainter:
         for level in {id(lv): lv for lv, _ in tasks}.values():
             level.apply()
 
-    def _upscale(self, pred: torch.Tensor, side: int, part: tuple[int, int, int, int]) -> np.ndarray:
-        """Rows row0:row1, cols col0:col1 (``part``, window px) of a prediction (3, S, S) in [-1, 1]
+    def _upscale(self, pred: np.ndarray, side: int, part: tuple[int, int, int, int]) -> np.ndarray:
+        """Rows row0:row1, cols col0:col1 (``part``, window px) of a prediction (S, S, 3) in [-1, 1]
         bicubically resized to ``side``: (row1-row0, col1-col0, 3) float in [0, 255]. Only that part
         is interpolated (a coarse window can be thousands of px wide)."""
-        up = pred.permute(1, 2, 0).numpy()  # (S, S, 3)
+        up = pred
         r0, r1, c0, c1 = part
         if side == self.cfg.image_size:
             up = up[r0:r1, c0:c1]
@@ -305,30 +307,34 @@ class Inpainter:
                                 flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
         return (np.clip(up, -1.0, 1.0) + 1.0) * 127.5
 
-    def _model_input(self, job: _Job, window: Window | RefineWindow) -> tuple[torch.Tensor, torch.Tensor]:
-        """The window at model size: image (3, S, S) in [-1, 1] and what to hide (1, S, S): every
+    def _model_input(self, job: _Job, window: Window | RefineWindow) -> tuple[np.ndarray, np.ndarray]:
+        """The window at model size: image (S, S, 3) uint8 and what to hide (S, S) bool: every
         model pixel touching an unfilled pixel and, for a center net, its whole hole box (in a
         refinement window, a whole-image net gets the hole pixels inside its hole box hidden)."""
         s = self.cfg.image_size
         crop = _crop(job.work, window.top, window.left, window.side)  # (side, side, 3)
-        hidden_src = job.unfilled if isinstance(window, Window) else job.hole
-        unfilled = _crop(hidden_src, window.top, window.left, window.side).astype(np.float32)
         if window.side != s:  # area: a model pixel depends only on the image pixels it covers
             crop = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA)
-            unfilled = cv2.resize(unfilled, (s, s), interpolation=cv2.INTER_AREA)
-        image = uint8_to_float(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1))
-        hidden = torch.from_numpy(unfilled > 0).float()[None]
         lo, hi = hole_box(self.cfg)
+        if isinstance(window, RefineWindow) and self.cfg.predicts_center:  # its hole box, nothing else
+            hidden = np.zeros((s, s), bool)
+            hidden[lo:hi, lo:hi] = True
+            return np.ascontiguousarray(crop), hidden
+        hidden_src = job.unfilled if isinstance(window, Window) else job.hole
+        unfilled = _crop(hidden_src, window.top, window.left, window.side).astype(np.float32)
+        if window.side != s:
+            unfilled = cv2.resize(unfilled, (s, s), interpolation=cv2.INTER_AREA)
+        hidden = unfilled > 0
         if self.cfg.predicts_center:  # trained with the whole inner square hidden: keep to that
-            hidden[:, lo:hi, lo:hi] = 1.0
+            hidden[lo:hi, lo:hi] = True
         if isinstance(window, RefineWindow):  # the rest of the hole is context: the coarser fill
-            inside = torch.zeros_like(hidden)
-            inside[:, lo:hi, lo:hi] = 1.0
-            hidden = hidden * inside
-        return image, hidden
+            inside = np.zeros_like(hidden)
+            inside[lo:hi, lo:hi] = True
+            hidden &= inside
+        return np.ascontiguousarray(crop), hidden
 
-    def _paste(self, job: _Job, window: Window, pred: torch.Tensor) -> None:
-        """Write the window's share of the hole from ``pred`` (3, S, S), and the prediction on the
+    def _paste(self, job: _Job, window: Window, pred: np.ndarray) -> None:
+        """Write the window's share of the hole from ``pred`` (S, S, 3), and the prediction on the
         known pixels bordering it (inside the net's predicted square: the overlap ring of a center
         net), for Poisson blending."""
         r0, r1, c0, c1 = _grown_box(window, job.hole.shape)
