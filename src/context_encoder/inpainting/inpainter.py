@@ -72,10 +72,23 @@ def _grown_box(window: Window, shape: tuple[int, ...]) -> tuple[int, int, int, i
     return max(r0 - 1, 0), min(r1 + 1, shape[0]), max(c0 - 1, 0), min(c1 + 1, shape[1])
 
 
+def _own_pixels(job: _Job, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Within the window's grown box (:func:`_grown_box`): its own hole pixels, and the known pixels
+    4-adjacent to them (its share of ``job.edge``), as two (h, w) bool masks. Another region's
+    pixels inside the same box are not the window's to write: its bounding box can reach into a
+    neighbouring hole, and overwriting that hole's fill there left a straight step across it at
+    the box's edge."""
+    r0, r1, c0, c1 = _grown_box(window, job.hole.shape)
+    mine = np.zeros((r1 - r0, c1 - c0), np.uint8)
+    mine[window.rows - r0, window.cols - c0] = 1
+    near = cv2.dilate(mine, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)).astype(bool)
+    return mine.astype(bool), near & job.edge[r0:r1, c0:c1]
+
+
 @dataclass
 class _Level:
     """One refinement level of one hole region: predictions accumulated over its bounding box
-    (one px wider, for the known pixels bordering it), then faded into the coarser fill."""
+    (one px wider, for the known pixels bordering it), then faded into the region's fill."""
 
     job: _Job
     top: int
@@ -83,12 +96,13 @@ class _Level:
     box: float  # hole-box side at this level, image px (set by the first window)
     acc: np.ndarray  # (h, w, 3) float32, weighted predictions
     wsum: np.ndarray  # (h, w) float32, their weights
+    own: tuple[np.ndarray, np.ndarray]  # (h, w) bool: the region's hole pixels, its border pixels
 
     @classmethod
     def of(cls, job: _Job, region: Window) -> _Level:
         r0, r1, c0, c1 = _grown_box(region, job.hole.shape)
         return cls(job, r0, c0, 0.0, np.zeros((r1 - r0, c1 - c0, 3), np.float32),
-                   np.zeros((r1 - r0, c1 - c0), np.float32))
+                   np.zeros((r1 - r0, c1 - c0), np.float32), _own_pixels(job, region))
 
     def span(self, window: RefineWindow) -> tuple[int, int, int, int] | None:
         """Where ``window`` adds to this level, (row0, row1, col0, col1) end-exclusive: its hole box
@@ -113,13 +127,14 @@ class _Level:
 
     def apply(self) -> None:
         """Fade the level's mean prediction into the fill: fully within a quarter box of the border,
-        not at all deeper than half a box; the known pixels' prediction likewise (for Poisson)."""
+        not at all deeper than half a box; the known pixels' prediction likewise (for Poisson).
+        Only the region's own pixels change."""
         h, w = self.wsum.shape
         sl = (slice(self.top, self.top + h), slice(self.left, self.left + w))
         fade = np.clip(2.0 - 4.0 * self.job.depth[sl] / max(self.box, 1e-6), 0.0, 1.0)
         alpha = np.minimum(self.wsum, 1.0) * fade  # (h, w); > 0 only where some window added
-        for target, where in ((self.job.work, self.job.hole), (self.job.border, self.job.edge)):
-            rows, cols = np.nonzero(where[sl] & (alpha > 0))  # only these pixels change
+        for target, where in zip((self.job.work, self.job.border), self.own):
+            rows, cols = np.nonzero(where & (alpha > 0))  # only these pixels change
             a = alpha[rows, cols][:, None]
             mean = self.acc[rows, cols] / self.wsum[rows, cols][:, None]
             old = target[rows + self.top, cols + self.left].astype(np.float32)
@@ -244,16 +259,18 @@ class Inpainter:
     def _scales(self, window: Window) -> list[float]:
         return refine_scales(window.side / self.cfg.image_size, self.config.finest_scale)
 
-    def _run(self, inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
-        """The generator on (image (3, S, S), hidden (1, S, S)) pairs, ``batch_size`` at a time:
-        predictions (3, S, S) on the CPU, laid out over the whole window."""
-        out: list[torch.Tensor] = []
+    def _run(self, inputs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """The generator on (window (S, S, 3) uint8, hidden (S, S) bool) pairs, ``batch_size`` at a
+        time: predictions (S, S, 3) float32 in [-1, 1], laid out over the whole window. Batches are
+        converted whole (per-window tensor ops cost more than the network on a busy CPU)."""
+        out: list[np.ndarray] = []
         for i in range(0, len(inputs), self.config.batch_size):
             chunk = inputs[i : i + self.config.batch_size]
-            images = torch.stack([x for x, _ in chunk])  # (N, 3, S, S)
-            images = images.to(self.device, memory_format=torch.channels_last)
-            holes = torch.stack([m for _, m in chunk]).to(self.device)  # (N, 1, S, S)
-            out += list(predict(self.generator, images, holes, self.cfg).cpu())
+            pixels = torch.from_numpy(np.stack([x for x, _ in chunk])).permute(0, 3, 1, 2)  # (N, 3, S, S)
+            images = uint8_to_float(pixels.to(self.device)).contiguous(memory_format=torch.channels_last)
+            holes = torch.from_numpy(np.stack([m for _, m in chunk])[:, None]).to(self.device).float()  # (N, 1, S, S)
+            pred = predict(self.generator, images, holes, self.cfg)
+            out += list(pred.permute(0, 2, 3, 1).cpu().numpy())
         return out
 
     def _refine(self, regions: list[tuple[_Job, Window, float]]) -> None:
@@ -275,11 +292,11 @@ class Inpainter:
         for level in {id(lv): lv for lv, _ in tasks}.values():
             level.apply()
 
-    def _upscale(self, pred: torch.Tensor, side: int, part: tuple[int, int, int, int]) -> np.ndarray:
-        """Rows row0:row1, cols col0:col1 (``part``, window px) of a prediction (3, S, S) in [-1, 1]
+    def _upscale(self, pred: np.ndarray, side: int, part: tuple[int, int, int, int]) -> np.ndarray:
+        """Rows row0:row1, cols col0:col1 (``part``, window px) of a prediction (S, S, 3) in [-1, 1]
         bicubically resized to ``side``: (row1-row0, col1-col0, 3) float in [0, 255]. Only that part
         is interpolated (a coarse window can be thousands of px wide)."""
-        up = pred.permute(1, 2, 0).numpy()  # (S, S, 3)
+        up = pred
         r0, r1, c0, c1 = part
         if side == self.cfg.image_size:
             up = up[r0:r1, c0:c1]
@@ -290,30 +307,34 @@ class Inpainter:
                                 flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
         return (np.clip(up, -1.0, 1.0) + 1.0) * 127.5
 
-    def _model_input(self, job: _Job, window: Window | RefineWindow) -> tuple[torch.Tensor, torch.Tensor]:
-        """The window at model size: image (3, S, S) in [-1, 1] and what to hide (1, S, S): every
+    def _model_input(self, job: _Job, window: Window | RefineWindow) -> tuple[np.ndarray, np.ndarray]:
+        """The window at model size: image (S, S, 3) uint8 and what to hide (S, S) bool: every
         model pixel touching an unfilled pixel and, for a center net, its whole hole box (in a
         refinement window, a whole-image net gets the hole pixels inside its hole box hidden)."""
         s = self.cfg.image_size
         crop = _crop(job.work, window.top, window.left, window.side)  # (side, side, 3)
-        hidden_src = job.unfilled if isinstance(window, Window) else job.hole
-        unfilled = _crop(hidden_src, window.top, window.left, window.side).astype(np.float32)
         if window.side != s:  # area: a model pixel depends only on the image pixels it covers
             crop = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA)
-            unfilled = cv2.resize(unfilled, (s, s), interpolation=cv2.INTER_AREA)
-        image = uint8_to_float(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1))
-        hidden = torch.from_numpy(unfilled > 0).float()[None]
         lo, hi = hole_box(self.cfg)
+        if isinstance(window, RefineWindow) and self.cfg.predicts_center:  # its hole box, nothing else
+            hidden = np.zeros((s, s), bool)
+            hidden[lo:hi, lo:hi] = True
+            return np.ascontiguousarray(crop), hidden
+        hidden_src = job.unfilled if isinstance(window, Window) else job.hole
+        unfilled = _crop(hidden_src, window.top, window.left, window.side).astype(np.float32)
+        if window.side != s:
+            unfilled = cv2.resize(unfilled, (s, s), interpolation=cv2.INTER_AREA)
+        hidden = unfilled > 0
         if self.cfg.predicts_center:  # trained with the whole inner square hidden: keep to that
-            hidden[:, lo:hi, lo:hi] = 1.0
+            hidden[lo:hi, lo:hi] = True
         if isinstance(window, RefineWindow):  # the rest of the hole is context: the coarser fill
-            inside = torch.zeros_like(hidden)
-            inside[:, lo:hi, lo:hi] = 1.0
-            hidden = hidden * inside
-        return image, hidden
+            inside = np.zeros_like(hidden)
+            inside[lo:hi, lo:hi] = True
+            hidden &= inside
+        return np.ascontiguousarray(crop), hidden
 
-    def _paste(self, job: _Job, window: Window, pred: torch.Tensor) -> None:
-        """Write the window's share of the hole from ``pred`` (3, S, S), and the prediction on the
+    def _paste(self, job: _Job, window: Window, pred: np.ndarray) -> None:
+        """Write the window's share of the hole from ``pred`` (S, S, 3), and the prediction on the
         known pixels bordering it (inside the net's predicted square: the overlap ring of a center
         net), for Poisson blending."""
         r0, r1, c0, c1 = _grown_box(window, job.hole.shape)
@@ -321,5 +342,5 @@ class Inpainter:
         up = np.rint(self._upscale(pred, window.side, part)).astype(np.uint8)  # (r1-r0, c1-c0, 3)
         job.work[window.rows, window.cols] = up[window.rows - r0, window.cols - c0]
         job.unfilled[window.rows, window.cols] = False
-        rows, cols = np.nonzero(job.edge[r0:r1, c0:c1])
+        rows, cols = np.nonzero(_own_pixels(job, window)[1])
         job.border[rows + r0, cols + c0] = up[rows, cols]
