@@ -54,13 +54,13 @@ def panel(image: np.ndarray, box: tuple[int, int, int], label: str) -> Image.Ima
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--checkpoint", default="pretrained", help="the new default model")
-    parser.add_argument("--old", required=True, help="the old default model's weights")
+    parser.add_argument("--model", action="append", default=[], metavar="LABEL=CHECKPOINT",
+                        help="a model column (repeatable; default: default=pretrained)")
     parser.add_argument("--crop", type=int, default=512)
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args()
-    new = Inpainter.from_checkpoint(args.checkpoint, device="cpu")
-    old = Inpainter.from_checkpoint(args.old, device="cpu")
+    models = {label: Inpainter.from_checkpoint(path, device="cpu")
+              for label, path in (m.split("=", 1) for m in args.model or ["default=pretrained"])}
     rows = []
     for seed, name in enumerate(PHOTOS):
         small = Image.open(args.data / name).convert("RGB")
@@ -68,10 +68,10 @@ def main() -> None:
         h, w = photo.shape[:2]
         hole = painted_hole(h, w, seed)
         outs, times = {}, {}
-        for label, fill in (("harmonic (no model)", lambda x, m: harmonic_inpaint(x[None], m[None])[0]),
-                            ("new default", lambda x, m: np.asarray(new.inpaint(x, m))),
-                            ("old default", lambda x, m: np.asarray(old.inpaint(x, m))),
-                            ("OpenCV Telea", lambda x, m: cv2.inpaint(x, m.astype(np.uint8), 5, cv2.INPAINT_TELEA))):
+        methods = {"harmonic (no model)": lambda x, m: harmonic_inpaint(x[None], m[None])[0]}
+        methods |= {label: (lambda x, m, net=net: np.asarray(net.inpaint(x, m))) for label, net in models.items()}
+        methods["OpenCV Telea"] = lambda x, m: cv2.inpaint(x, m.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+        for label, fill in methods.items():
             start = time.perf_counter()
             outs[label] = fill(photo, hole)
             times[label] = time.perf_counter() - start
