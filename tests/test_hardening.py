@@ -481,3 +481,80 @@ def test_6_features_on_a_full_disk_leave_no_partial_file(name: str, image_dir: P
     assert _write_each("features", out, image_dir, tmp_path) == 2
     _one_line_error(capsys, "No space left on device")
     assert list(out.parent.iterdir()) == []  # before: a truncated file at the output name
+
+
+# ---- 7: sizes bounded against the memory before any work ---------------------------------------------
+def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the old code fail fast instead of taking gigabytes: no photo decoded, no net built."""
+    def decoded(*_args: object, **_kw: object) -> None:
+        raise AssertionError("a photo was decoded")
+
+    monkeypatch.setattr("context_encoder.data.load_resized", decoded)
+    monkeypatch.setattr("context_encoder.training.loop.build_gan", decoded)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--load-size", "20000"], "load-size must be in [0, 8192] px, got 20000"),  # before: 8.4 GB for 2 photos
+    (["--batch-size", "1000000000"], "batch-size must be in [1, 16384] images per step, got 1000000000"),  # 8.6 GB
+])
+def test_7_unbounded_sizes_are_refused_before_any_work(flags: list[str], message: str, image_dir: Path,
+                                                       tmp_path: Path, capsys, monkeypatch) -> None:
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _no_work(m)
+        assert _train(image_dir, run, 1, *flags) == 2
+        _one_line_error(capsys, message)
+    assert not run.exists()  # nothing made, so the next start needs no --overwrite
+    assert _train(image_dir, run, 1) == 0
+
+
+def test_7_a_run_over_the_available_memory_is_refused_with_the_estimate(image_dir: Path, tmp_path: Path, capsys,
+                                                                        monkeypatch) -> None:
+    from context_encoder.training import budget
+
+    monkeypatch.setattr(budget, "available_bytes", lambda: 200_000_000)
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _no_work(m)
+        # 8 photos of aspect 1.2 / 1.4 at a 4096 px shorter side: 8 x 4096^2 x 1.3 x 3 = 0.52 GB
+        assert _train(image_dir, run, 1, "--load-size", "4096") == 2
+    line = _one_line_error(capsys, "this run needs at least 0.", "decoded photos 0.",
+                           "at --load-size 4096 for 8 photo(s)", "over the 0.2 GB available",
+                           "lower --load-size or --batch-size")
+    assert float(re.search(r"at least ([\d.]+) GB", line).group(1)) >= 0.5
+    assert not run.exists()
+    assert _train(image_dir, run, 1) == 0  # the default load size (88 px) needs a few MB
+
+
+def test_7_available_memory_is_read() -> None:
+    from context_encoder.training import budget
+
+    have = budget.available_bytes()
+    assert have is None or have > 0
+
+
+def test_7_a_failed_first_start_leaves_nothing_that_blocks_the_next(image_dir: Path, tmp_path: Path, capsys,
+                                                                   monkeypatch) -> None:
+    from context_encoder.training import loop
+
+    real, calls = loop.train_step, []
+
+    def fails_at_step_2(*args: object, **kwargs: object) -> dict:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("std::bad_alloc")
+        return real(*args, **kwargs)
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(loop, "train_step", fails_at_step_2)
+        assert _train(image_dir, run, 5, "--sample-every", "1") == 1  # step 1 logged and sampled, no checkpoint
+        _one_line_error(capsys, "unexpected RuntimeError: std::bad_alloc")
+    assert not run.exists()  # before: config.json, metrics.jsonl, tb/, samples/ left: --overwrite needed
+    assert _train(image_dir, run, 1) == 0
+    # a run with a checkpoint keeps it when a resume fails
+    with monkeypatch.context() as m:
+        calls.clear()
+        m.setattr(loop, "train_step", fails_at_step_2)
+        assert main(["train", "--resume", str(run), "--steps", "5"]) == 1
+    assert find_checkpoint(run).parent.name == "step_0000001" and (run / "config.json").is_file()

@@ -56,10 +56,17 @@ from context_encoder.device import (
 from context_encoder.geometry import hole_box
 from context_encoder.masks import MaskFn, MaskSampler, PasteHoles
 from context_encoder.models import build_discriminator, build_generator, set_dense_kernels
+from context_encoder.training.budget import check_budget
 from context_encoder.training.ema import WeightEMA
 from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
 from context_encoder.training.resume import check_resume, planned_total
-from context_encoder.training.run_dir import check_run_dir, check_run_inputs, prepare_run_dir, trim_metrics
+from context_encoder.training.run_dir import (
+    check_run_dir,
+    check_run_inputs,
+    discard_unstarted_run,
+    prepare_run_dir,
+    trim_metrics,
+)
 from context_encoder.training.samples import preview_grid
 from context_encoder.training.step import TrainState, train_step
 from context_encoder.training.validation import held_out, validation_batch
@@ -225,11 +232,17 @@ def _checkpoint(state: TrainState, run_dir: Path, step: int, plan: int) -> None:
                     cfg=state.model, training_state=ts, ema=state.ema and state.ema.shadow)
 
 
-def _load_data(cfg: TrainConfig) -> tuple[ImageFolderDataset, ImageFolderDataset | None]:
+def _split_data(cfg: TrainConfig) -> tuple[list[Path], list[Path]]:
+    """The run's (training, held-out) photos."""
     files = find_images(cfg.data.data)
     if not files:
         raise ValueError(f"no image files found in {', '.join(cfg.data.data)}")
-    train_files, val_files = split_files(files, cfg.data.val_fraction, seed=0)
+    return split_files(files, cfg.data.val_fraction, seed=0)
+
+
+def _load_data(cfg: TrainConfig, split: tuple[list[Path], list[Path]]) -> tuple[ImageFolderDataset,
+                                                                                ImageFolderDataset | None]:
+    train_files, val_files = split
     kw = {"image_size": cfg.model.image_size, "resample": cfg.data.resample,
           "load_size": cfg.data.resolved_load_size(cfg.model.image_size)}
     train_set = ImageFolderDataset(train_files, cache=cfg.data.cache,
@@ -262,6 +275,8 @@ def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool, config_files: list[
     check_run_inputs(run_dir, folders={"data": cfg.data.data, "mask": cfg.mask.folder,
                                        "paste mask": cfg.mask.paste_folder},
                      files={"--init checkpoint's file": init, "config": config_files})
+    split = _split_data(cfg)
+    check_budget(cfg, split[0] + split[1], len(split[0]) * cfg.data.cache + len(split[1]))  # from headers
     # One process per run folder, and the folder checked under that lock: two starts cannot both
     # find it free. Rank 0 holds it for a torchrun job; the other ranks write nothing.
     lock = locked_folder(run_dir, user="another training process", hint="wait for it to end, or pick another --out")
@@ -271,14 +286,21 @@ def _run(cfg: TrainConfig, *, resume: bool, overwrite: bool, config_files: list[
             check_resume(run_dir, cfg, new_phase=new_phase)
         rt = setup_runtime(cfg.device, cfg.precision)
         try:
-            return _run_claimed(cfg, rt, run_dir, resume=resume, overwrite=overwrite, new_phase=new_phase)
+            return _run_claimed(cfg, rt, run_dir, split, resume=resume, overwrite=overwrite, new_phase=new_phase)
+        except TrainingDiverged:
+            raise  # its log shows how the loss went; the message says no checkpoint was written
+        except BaseException:
+            if not resume and rt.is_main:
+                with contextlib.suppress(OSError):  # a first start that failed blocks no next one
+                    discard_unstarted_run(run_dir)
+            raise
         finally:
             shutdown(rt)
 
 
-def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, *, resume: bool, overwrite: bool,
-                 new_phase: bool) -> tuple[TrainState, TrainResult]:
-    train_set, val_set = _load_data(cfg)
+def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, split: tuple[list[Path], list[Path]], *,
+                 resume: bool, overwrite: bool, new_phase: bool) -> tuple[TrainState, TrainResult]:
+    train_set, val_set = _load_data(cfg, split)
     state = build_gan(cfg, rt)
     start, stored_plan = 0, None
     if resume:

@@ -51,15 +51,30 @@ def check_run_inputs(run_dir: Path, *, folders: Inputs, files: Inputs) -> None:
 def prepare_run_dir(run_dir: Path, *, overwrite: bool) -> None:
     """Delete the run's own files when overwriting, then what interrupted writes left behind."""
     if overwrite:
-        for name in RUN_FILES:
-            path = run_dir / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
+        _delete_run_files(run_dir)
     remove_partial_checkpoints(run_dir)
     for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples"):
         remove_stale(folder)
+
+
+def discard_unstarted_run(run_dir: Path) -> bool:
+    """Delete the run's own files if it has no checkpoint (a start that failed before its first
+    one: nothing to resume, and left in place its ``config.json`` would make the next start need
+    ``--overwrite``). Returns whether they were deleted; a folder with any checkpoint is kept."""
+    root = run_dir / "checkpoints"
+    if root.is_symlink() or (root.is_dir() and any(root.iterdir())) or (root.exists() and not root.is_dir()):
+        return False
+    _delete_run_files(run_dir)
+    return True
+
+
+def _delete_run_files(run_dir: Path) -> None:
+    for name in RUN_FILES:
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
 
 
 def trim_metrics(run_dir: Path, step: int) -> int:
