@@ -7,11 +7,15 @@ symlink at the target rather than following it. A crash leaves the old file (or 
 a ``.NAME.XXXXXXXX.tmp`` file, never a half-written target; :func:`remove_stale` clears those.
 :func:`check_output` says whether an output may be written at all (it replaces no input and lies
 in no data folder); :func:`locked_folder` keeps a folder (a run directory) to one process at a time.
+A write that fails for want of space, whatever the writing library makes of it (torch's
+``[enforce fail at inline_container.cc]``, safetensors' ``SafetensorError``), raises
+:class:`DiskFullError` naming the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -26,6 +30,50 @@ _FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | 
 _TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(\.\w+)?$")  # the names made by _create
 
 
+class DiskFullError(OSError):
+    """No space (or quota) left for a file: ``No space left on device: cannot write PATH``."""
+
+    def __str__(self) -> str:
+        return f"No space left on device: cannot write {self.filename} (free some space, or write elsewhere)"
+
+
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_FULL_TEXTS = ("No space left on device", "os error 28", "Disk quota exceeded", "os error 122")
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether ``err``, or an error it was raised from or during, says the disk (or quota) is full."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+            return True
+        if any(text in str(err) for text in _FULL_TEXTS):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _no_room(folder: Path) -> bool:
+    """Whether ``folder``'s file system has (next to) no space left for an unprivileged writer."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < (1 << 20)
+
+
+def full_disk_error(err: BaseException, path: str | Path) -> DiskFullError | None:
+    """A :class:`DiskFullError` naming ``path`` if the failed write ``err`` comes from a full disk,
+    else None. Ask before a failed write's temporary file is deleted: torch's zip writer reports a
+    failed write as ``unexpected pos`` and may lose the cause, so a full file system counts then."""
+    if not isinstance(err, Exception):
+        return None
+    if disk_full(err) or ("inline_container" in str(err) and _no_room(Path(path).absolute().parent)):
+        return DiskFullError(errno.ENOSPC, "No space left on device", str(path))
+    return None
+
+
 def _create(path: Path, suffix: str = ".tmp") -> tuple[int, Path]:
     """A new, empty file beside ``path`` that nobody else could have opened: (fd, its path)."""
     for _ in range(100):
@@ -34,6 +82,11 @@ def _create(path: Path, suffix: str = ".tmp") -> tuple[int, Path]:
             return os.open(tmp, _FLAGS, 0o666), tmp  # 0o666 & ~umask, as open() would give
         except FileExistsError:
             continue
+        except OSError as err:  # no inode left
+            full = full_disk_error(err, path)
+            if full is None:
+                raise
+            raise full from err
     raise FileExistsError(f"cannot create a temporary file beside {path}")
 
 
@@ -60,9 +113,8 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    except BaseException as err:
+        _discard(tmp, err, path)
     _fsync_dir(path.parent)
 
 
@@ -95,10 +147,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    except BaseException as err:
+        _discard(tmp, err, path)
     _fsync_dir(path.parent)
+
+
+def _discard(tmp: Path, err: BaseException, path: Path) -> None:
+    """Delete the temporary file of a failed write and re-raise ``err``, as :class:`DiskFullError`
+    (naming ``path``) when the disk is full."""
+    full = full_disk_error(err, path)  # before the temporary file frees its space
+    tmp.unlink(missing_ok=True)
+    if full is not None:
+        raise full from err
+    raise err
 
 
 def open_append(path: str | Path) -> BinaryIO:

@@ -35,7 +35,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from context_encoder.atomic import atomic_open, write_bytes, write_text
+from context_encoder.atomic import atomic_open, full_disk_error, write_bytes, write_text
 from context_encoder.config import MAX_CONFIG_BYTES, ModelConfig, model_config_from_dict, to_dict
 from context_encoder.models import build_generator
 
@@ -87,14 +87,21 @@ def save_checkpoint(run_dir: Path, *, step: int, generator: nn.Module, discrimin
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:07d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))  # private (0700): nothing planted inside
-    save_weights(tmp / "generator.safetensors", generator, cfg)
-    if ema is not None:
-        save_weights(tmp / "generator_ema.safetensors", ema, cfg)
-    if discriminator is not None:
-        save_weights(tmp / "discriminator.safetensors", discriminator, cfg)
-    write_text(tmp / "model.json", json.dumps(to_dict(cfg), indent=2))
-    with atomic_open(tmp / "training_state.pt") as f:
-        torch.save({**training_state, "step": step}, f)
+    try:
+        save_weights(tmp / "generator.safetensors", generator, cfg)
+        if ema is not None:
+            save_weights(tmp / "generator_ema.safetensors", ema, cfg)
+        if discriminator is not None:
+            save_weights(tmp / "discriminator.safetensors", discriminator, cfg)
+        write_text(tmp / "model.json", json.dumps(to_dict(cfg), indent=2))
+        with atomic_open(tmp / "training_state.pt") as f:
+            torch.save({**training_state, "step": step}, f)
+    except BaseException as err:
+        full = full_disk_error(err, final)  # named as the step it was to be, not the temporary folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        if full is not None:
+            raise full from err
+        raise
     aside = None
     if final.exists():  # the same step written again (a resumed run): swap, then delete the old one
         aside = root / f".{final.name}.{secrets.token_hex(4)}.old"
