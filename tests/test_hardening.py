@@ -627,3 +627,42 @@ def test_7_a_failed_first_start_leaves_nothing_that_blocks_the_next(image_dir: P
         m.setattr(loop, "train_step", fails_at_step_2)
         assert main(["train", "--resume", str(run), "--steps", "5"]) == 1
     assert find_checkpoint(run).parent.name == "step_0000001" and (run / "config.json").is_file()
+
+
+# ---- 9 (names): a file name prints as one escaped line ------------------------------------------------
+def test_9_names_are_shown_escaped() -> None:
+    from context_encoder.names import one_line, shown
+
+    assert shown(Path("a\nb\x1b[2J.png")) == "a\\nb\\x1b[2J.png"
+    assert shown("café\t\u2028\x7f") == "café\\t\\u2028\\x7f"  # printable letters kept, separators escaped
+    assert shown(b"\xff.png".decode("utf-8", "surrogateescape")) == "\\xff.png"  # a byte not in UTF-8
+    assert shown("plain/name.png") == "plain/name.png"
+    assert one_line("cannot read\n  it: \x1b[31mred") == "cannot read it: \\x1b[31mred"
+
+
+def test_9_inpaint_prints_file_names_escaped_on_one_line(tiny_checkpoint: Path, tmp_path: Path, capsys) -> None:
+    photo = _png(np.full((40, 48, 3), 120, np.uint8))
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    (src / "a\nb.png").write_bytes(photo)  # done
+    (src / "bad\nname.png").write_bytes(b"not a png")  # skipped with its reason
+    (src / "\x1b[2Jc.png").write_bytes(photo)  # skipped: its output exists
+    (out / "\x1b[2Jc.png").write_bytes(photo)
+    model = ["--checkpoint", str(tiny_checkpoint), "--device", "cpu"]
+    assert main(["inpaint", "--input-dir", str(src), "--output-dir", str(out), *model]) == 1
+    captured = capsys.readouterr()
+    assert "\x1b" not in captured.out + captured.err  # before: the escape code reached the terminal
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 1, captured.out  # before: the name's newline split the summary
+    assert lines[0].startswith("done 1, skipped 2: ")
+    assert "bad\\nname.png (cannot read image " in lines[0] and "\\x1b[2Jc.png (output exists" in lines[0]
+
+    target = tmp_path / "one\n\x1b[31mred.png"
+    assert main(["inpaint", str(src / "a\nb.png"), "-o", str(target), *model]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"wrote {tmp_path}/one\\n\\x1b[31mred.png\n"
+    # an error naming the file: one line, no escape code
+    assert main(["inpaint", str(tmp_path / "gone\x1b[31m.png"), "-o", str(tmp_path / "x.png"), *model]) == 2
+    err = _one_line_error(capsys, "image not found: ", "gone\\x1b[31m.png")
+    assert "\x1b" not in err

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from context_encoder.names import shown
+
 _FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
           | getattr(os, "O_BINARY", 0))
 _TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(\.\w+)?$")  # the names made by _create
@@ -34,7 +36,7 @@ class DiskFullError(OSError):
     """No space (or quota) left for a file: ``No space left on device: cannot write PATH``."""
 
     def __str__(self) -> str:
-        return f"No space left on device: cannot write {self.filename} (free some space, or write elsewhere)"
+        return f"No space left on device: cannot write {shown(self.filename)} (free some space, or write elsewhere)"
 
 
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}

@@ -30,14 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
+    from context_encoder.names import one_line  # no escape code in a file name reaches the terminal
+
+    return one_line(str(err)) or type(err).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("CE_DEBUG", "") not in ("", "0")
     warnings.simplefilter("default")
-    warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
+    warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {_one_line(message)}\n"
     prefix = f"context-encoder {args.command}: error:"
     try:
         command = importlib.import_module(f"context_encoder.commands.{args.command}")

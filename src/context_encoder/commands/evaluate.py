@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from context_encoder.config import BLENDS, DEVICES, EVAL_METHODS, EVAL_PROTOCOLS, InpaintConfig
+from context_encoder.names import shown
 
 
 def _methods(value: str) -> list[str]:
@@ -121,5 +122,5 @@ def run(args: argparse.Namespace) -> int:
                       limit=args.limit)
     summary = write_report(result, args.report)
     print(format_table(summary), end="")
-    print(f"wrote {args.report}")
+    print(f"wrote {shown(args.report)}")
     return 0

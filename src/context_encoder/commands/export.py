@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from context_encoder.names import shown
+
 TOLERANCE = 1e-4  # max abs difference to PyTorch accepted after export
 FORMATS = ("onnx", "torchscript")
 OPSET = 18  # the default ONNX opset
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{err.name or err} is not installed: pip install 'context-encoder[export]'") from err
         if diff > TOLERANCE:
             raise ValueError(f"exported model differs from PyTorch by {diff:.2e} (> {TOLERANCE:g}); nothing written")
-    print(f"wrote {args.output} ({args.fmt}, max abs difference to PyTorch {diff:.1e} at batch sizes 1 and 3)")
+    print(f"wrote {shown(args.output)} ({args.fmt}, max abs difference to PyTorch {diff:.1e} at batch sizes 1 and 3)")
     return 0
 
 

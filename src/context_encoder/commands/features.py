@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from context_encoder.config import ARCHS, DEVICES, ModelConfig
+from context_encoder.names import shown
 
 if TYPE_CHECKING:
     from torch import nn
@@ -117,5 +118,5 @@ def run(args: argparse.Namespace) -> int:
     feats = extract(gen, images, layer=layer, pool=args.pool, batch_size=args.batch_size, device=device)
     meta = {"source": source, "layer": layer, "pool": args.pool, "arch": cfg.arch, "image_size": cfg.image_size}
     save_features(args.output, feats, relative_names(kept, args.data), meta)
-    print(f"wrote {args.output}: {feats.shape[0]} images × {feats.shape[1]} features ({layer})")
+    print(f"wrote {shown(args.output)}: {feats.shape[0]} images × {feats.shape[1]} features ({layer})")
     return 0

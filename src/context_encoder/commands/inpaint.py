@@ -7,6 +7,7 @@ from pathlib import Path
 
 from context_encoder.commands.inpaint_options import add_inpaint_options, inpaint_config
 from context_encoder.config import DEVICES, MAX_PIXELS, validate_max_pixels
+from context_encoder.names import shown
 
 ARCHS = ("center", "alexnet")  # the inpainting generators (the autoencoder has no hole)
 
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if not batch:
         inpaint_file(inpainter, args.image, args.output, mask=args.mask, overwrite=args.overwrite,
                      max_pixels=max_pixels)
-        print(f"wrote {args.output}")
+        print(f"wrote {shown(args.output)}")
         return 0
     summary = inpaint_folder(inpainter, input_dir=args.input_dir, output_dir=args.output_dir,
                              mask_dir=args.mask_dir, mask=args.mask, overwrite=args.overwrite,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from context_encoder.names import shown
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot", help="plot the loss curves of a run directory",
@@ -26,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
     check_target(output, overwrite=args.overwrite)
     check_output(output, files={"run's file": run_files(args.run_dir)})
     out = plot_metrics(args.run_dir, output, window=args.window)
-    print(f"wrote {out}")
+    print(f"wrote {shown(out)}")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from context_encoder.atomic import check_output, check_target, write_text
 from context_encoder.commands.features import add_model_args, checkpoint_inputs, load_model
+from context_encoder.names import shown
 
 MODES = ("linear", "finetune")
 
@@ -68,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
               "n_train": len(train.files), "n_test": len(test.files), "classes": list(train.classes),
               "chance": 1 / len(train.classes), **result}
     write_text(args.output, json.dumps(record, indent=2) + "\n")
-    print(f"{args.mode} probe, {source}, {layer}: top-1 {100 * result['top1']:.2f} % on {len(test.files)} test "
-          f"images ({len(train.classes)} classes, chance {100 / len(train.classes):.1f} %); wrote {args.output}")
+    print(f"{args.mode} probe, {shown(source)}, {layer}: top-1 {100 * result['top1']:.2f} % on {len(test.files)} test "
+          f"images ({len(train.classes)} classes, chance {100 / len(train.classes):.1f} %); wrote {shown(args.output)}")
     return 0

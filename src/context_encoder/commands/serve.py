@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from context_encoder.commands.inpaint_options import add_inpaint_options, inpaint_config
 from context_encoder.config import DEVICES
+from context_encoder.names import shown
 from context_encoder.server.limits import MB, Limits
 from context_encoder.server.origin import is_loopback
 
@@ -155,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(inpainter, limits=limits, checkpoint=checkpoint, allowed_hosts=hosts)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10))
         log_requests()
-        print(f"serving the {inpainter.cfg.arch} model ({checkpoint}) on {url(sock)}  (Ctrl-C to stop)", flush=True)
+        print(f"serving the {inpainter.cfg.arch} model ({shown(checkpoint)}) on {url(sock)}  (Ctrl-C to stop)",
+              flush=True)
         serve_until_stopped(server, sock)
     finally:
         sock.close()

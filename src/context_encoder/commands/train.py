@@ -23,6 +23,7 @@ from context_encoder.config import (
     to_dict,
     train_config_from_dict,
 )
+from context_encoder.names import shown
 from context_encoder.training.resume import KEPT_HELP
 
 DEFAULTS = to_dict(TrainConfig())
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
                    config_files=[args.config] if args.config is not None else [], new_phase=args.new_phase)
     if result.stopped_by is not None:
         print(f"stopped by {result.stopped_by} at step {result.step}: checkpoint saved; continue with "
-              f"context-encoder train --resume {result.run_dir}")
+              f"context-encoder train --resume {shown(result.run_dir)}")
     else:
-        print(f"done: {result.run_dir}")
+        print(f"done: {shown(result.run_dir)}")
     return 0

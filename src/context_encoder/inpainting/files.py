@@ -29,6 +29,7 @@ from context_encoder.inpainting.imageio import (
     save_image,
 )
 from context_encoder.inpainting.inpainter import Inpainter
+from context_encoder.names import one_line, shown
 
 MASK_SUFFIX = "_mask"  # NAME_mask.png beside NAME.jpg is NAME.jpg's mask
 INPUT_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")  # batch inputs; a GIF is read but cannot be written back as one
@@ -96,7 +97,7 @@ class BatchSummary:
         """One line, e.g. ``done 7, skipped 2: a.jpg (output exists, pass --overwrite); ...``."""
         text = f"done {len(self.done)}, skipped {len(self.skipped)}"
         if self.skipped:
-            text += ": " + "; ".join(f"{p.name} ({why})" for p, why in self.skipped)
+            text += ": " + "; ".join(f"{shown(p.name)} ({one_line(why)})" for p, why in self.skipped)
         return text
 
 

@@ -56,6 +56,7 @@ from context_encoder.device import (
 from context_encoder.geometry import hole_box
 from context_encoder.masks import MaskFn, MaskSampler, PasteHoles
 from context_encoder.models import build_discriminator, build_generator, set_dense_kernels
+from context_encoder.names import shown
 from context_encoder.training.budget import check_budget
 from context_encoder.training.ema import WeightEMA
 from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
@@ -210,7 +211,7 @@ def _initialize(state: TrainState, spec: str) -> None:
     diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name)]
     if diff == ["full_image"]:
         fresh = load_shared_state(unwrap(state.generator), weights)
-        print(f"--init {spec}: shared layers loaded; {len(fresh)} tensors start at random "
+        print(f"--init {shown(spec)}: shared layers loaded; {len(fresh)} tensors start at random "
               f"({', '.join(sorted({k.rsplit('.', 1)[0] for k in fresh}))})")
         return
     if diff:
