@@ -81,3 +81,23 @@ def test_every_shipped_config_loads(path: Path, image_dir: Path, tmp_path: Path,
     assert task_of(cfg).name in TASKS
     flags = ["train", "--config", str(path), "--data", str(image_dir), "--out", str(tmp_path / "x"), "--dry-run"]
     assert main(flags) == 0, capsys.readouterr().err
+
+
+def test_region_masks_lua_is_read_only_with_region_masks(image_dir: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    base = ["train", "--data", str(image_dir), "--out", str(tmp_path / "x"), "--dry-run", "--region-masks", "lua"]
+    assert main([*base, "--mask", "block"]) == 2
+    assert "--region-masks is read only with --mask region" in capsys.readouterr().err
+    assert main([*base, "--mask", "region"]) == 0
+    assert "region_masks: lua" in capsys.readouterr().out
+
+
+def test_a_run_trains_on_lua_region_masks(image_dir: Path, tmp_path: Path) -> None:
+    """--region-masks lua through the loop: the pattern is drawn once, the run's config records it."""
+    import json
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(image_dir), "--mask", "region", "--region-masks", "lua", "--steps", "1",
+                 "--out", str(run), "--image-size", "32", "--bottleneck", "16", "--nef", "8", "--ngf", "8",
+                 "--ndf", "8", "--batch-size", "2", "--workers", "0", "--precision", "fp32"]) == 0
+    assert json.loads((run / "config.json").read_text())["mask"]["region_masks"] == "lua"

@@ -21,6 +21,7 @@ DISC_WIDTHS = ("doubling", "lua")
 RESAMPLES = ("bicubic", "bilinear")
 WEIGHTINGS = ("ring", "lua-uniform", "lua-context")
 MASKS = ("center", "block", "region", "folder", "none")  # none: no hole (an autoencoder of any arch)
+REGION_MASKS = ("per-image", "lua")  # --mask region: fresh noise per image | train_random.lua's one pattern
 TASKS = ("center", "whole-image", "autoencoder")  # what a run learns: task_of(), from arch, mask and full_image
 LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
@@ -89,6 +90,9 @@ class DataConfig:
 class MaskConfig:
     kind: str = "center"  # center | block | region | folder | none
     folder: str = ""  # PNG masks (white = hole) for kind == "folder"
+    # kind == "region": per-image (fresh noise and crop per image) | lua (train_random.lua: one
+    # 10000² pattern drawn once from the seed, a random crop of it per sample). docs/fidelity.md
+    region_masks: str = "per-image"
     # With loss.paste = poisson: PNG masks whose crops give the photo's hole inside a center net's
     # hidden square (as ``inpaint`` meets holes: the net hides the square, the photo's hole is any
     # part of it); empty = the whole square. A quarter of the samples keep the whole square.
@@ -376,6 +380,10 @@ def _task_checks(cfg: TrainConfig) -> list[tuple[bool, str]]:
          f"--arch autoencoder hides nothing, so --mask {kind} would be ignored: give --mask none, or "
          f"--arch center (a whole-image net) to learn {kind} holes"),
         (not cfg.mask.folder or kind == "folder", f"--mask-dir is read only with --mask folder (got --mask {kind})"),
+        (cfg.mask.region_masks in REGION_MASKS,
+         f"region-masks must be one of {', '.join(REGION_MASKS)}, got '{cfg.mask.region_masks}'"),
+        (cfg.mask.region_masks == "per-image" or kind == "region",
+         f"--region-masks is read only with --mask region (got --mask {kind})"),
         (m.arch != "alexnet" or not m.full_image, "model.full_image is for the center net: the AlexNet net always "
          "outputs the whole image"),
         (task.predicts_center == m.predicts_center,  # a TrainConfig built by hand, not by train_config_from_dict

@@ -104,7 +104,8 @@ def mask_sampler_for(cfg: TrainConfig) -> MaskFn:
     s = cfg.model.image_size
     if task_of(cfg).hides_nothing:
         return lambda n, generator: torch.zeros(n, 1, s, s)
-    return MaskSampler(cfg.mask.kind, s, cfg.model.overlap_px, cfg.mask.folder)
+    return MaskSampler(cfg.mask.kind, s, cfg.model.overlap_px, cfg.mask.folder,
+                       region_masks=cfg.mask.region_masks, seed=cfg.seed)
 
 
 def paste_holes_for(cfg: TrainConfig) -> PasteHoles | None:
