@@ -121,4 +121,4 @@ def test_mask_none_makes_any_arch_an_autoencoder(tmp_path: Path, image_dir: Path
     masks = mask_sampler_for(cfg)(2, torch.Generator().manual_seed(0))
     images = torch.randint(0, 256, (2, 3, 127, 127), dtype=torch.uint8)
     real, inp, target, weights = prepare_batch(images, masks, state)
-    assert state.no_hole and not masks.any() and torch.equal(inp, real) and bool((weights == 1).all())
+    assert state.task.hides_nothing and not masks.any() and torch.equal(inp, real) and bool((weights == 1).all())

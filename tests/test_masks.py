@@ -10,7 +10,15 @@ import torch
 from PIL import Image
 
 from context_encoder.geometry import center_mask
-from context_encoder.masks import MaskFolder, block_mask, fill_hole, mean_fill_value, region_mask
+from context_encoder.masks import (
+    LuaRegionMasks,
+    MaskFolder,
+    block_mask,
+    fill_hole,
+    lua_region_pattern,
+    mean_fill_value,
+    region_mask,
+)
 
 
 def test_center_mask_geometry() -> None:
@@ -67,3 +75,28 @@ def test_fill_hole_uses_mean_colour_only_inside() -> None:
     expected = torch.tensor([117, 104, 123]) / 255 * 2 - 1
     torch.testing.assert_close(y[0, :, 3, 3], expected)
     torch.testing.assert_close(mean_fill_value()[0, :, 0, 0], expected)
+
+
+def test_lua_region_pattern_is_the_bicubic_upsampled_noise_thresholded() -> None:
+    """The strip-wise build equals one bicubic upsampling of the seed's coarse noise, thresholded at 0.25."""
+    pattern = lua_region_pattern(32, seed=3, size=300, strip=7)
+    cell = (1 / 0.06) * 32 / 128
+    grid = max(4, int(np.ceil(300 / cell)))
+    low = torch.rand(grid, grid, generator=torch.Generator().manual_seed(3))
+    whole = torch.nn.functional.interpolate(low[None, None], size=(300, 300), mode="bicubic", align_corners=False)
+    assert (pattern == (whole[0, 0] < 0.25)).float().mean() > 0.9999  # float rounding at the threshold
+    assert torch.equal(pattern, lua_region_pattern(32, seed=3, size=300))
+    assert not torch.equal(pattern, lua_region_pattern(32, seed=4, size=300))
+
+
+def test_lua_region_masks_are_crops_of_the_one_pattern_with_a_share_in_20_30() -> None:
+    lua = LuaRegionMasks(32, seed=0, size=400)
+    masks = lua(6, torch.Generator().manual_seed(1))
+    assert masks.shape == (6, 1, 32, 32)
+    shares = masks.mean(dim=(1, 2, 3))
+    assert bool(((shares > 0.2) & (shares < 0.3)).all()), shares
+    assert torch.equal(masks, lua(6, torch.Generator().manual_seed(1)))
+    p = lua.pattern.float()[None, None]
+    for m in masks:  # each mask matches the pattern at some offset, pixel for pixel
+        agree = torch.nn.functional.conv2d(p, m[None]) + torch.nn.functional.conv2d(1 - p, 1 - m[None])
+        assert agree.max().item() == 32 * 32

@@ -21,6 +21,8 @@ DISC_WIDTHS = ("doubling", "lua")
 RESAMPLES = ("bicubic", "bilinear")
 WEIGHTINGS = ("ring", "lua-uniform", "lua-context")
 MASKS = ("center", "block", "region", "folder", "none")  # none: no hole (an autoencoder of any arch)
+REGION_MASKS = ("per-image", "lua")  # --mask region: fresh noise per image | train_random.lua's one pattern
+TASKS = ("center", "whole-image", "autoencoder")  # what a run learns: task_of(), from arch, mask and full_image
 LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -88,6 +90,9 @@ class DataConfig:
 class MaskConfig:
     kind: str = "center"  # center | block | region | folder | none
     folder: str = ""  # PNG masks (white = hole) for kind == "folder"
+    # kind == "region": per-image (fresh noise and crop per image) | lua (train_random.lua: one
+    # 10000² pattern drawn once from the seed, a random crop of it per sample). docs/fidelity.md
+    region_masks: str = "per-image"
     # With loss.paste = poisson: PNG masks whose crops give the photo's hole inside a center net's
     # hidden square (as ``inpaint`` meets holes: the net hides the square, the photo's hole is any
     # part of it); empty = the whole square. A quarter of the samples keep the whole square.
@@ -177,6 +182,42 @@ class InpaintConfig:
                 raise ValueError(message)
 
 
+@dataclass(frozen=True)
+class Task:
+    """What a training run learns, decided by :func:`task_of` alone (docs/fidelity.md).
+
+    ``name``: center (the center net predicts the hidden center square from its context:
+    train.lua), whole-image (the net outputs the whole image, whatever the hole: train_random.lua,
+    the AlexNet net, a center net with ``full_image``) or autoencoder (nothing hidden, every pixel
+    weighs 1 in the loss: ``--arch autoencoder``, or any arch with ``--mask none``).
+    ``disc_on_center``: the discriminator sees the center square (the hole is the center square),
+    else the whole image.
+    """
+
+    name: str
+    disc_on_center: bool
+
+    @property
+    def predicts_center(self) -> bool:
+        return self.name == "center"
+
+    @property
+    def hides_nothing(self) -> bool:
+        return self.name == "autoencoder"
+
+
+def task_of(cfg: TrainConfig) -> Task:
+    """The one place where ``arch``, ``mask.kind`` and ``full_image`` decide what a run learns."""
+    m, kind = cfg.model, cfg.mask.kind
+    if m.arch == "autoencoder" or kind == "none":
+        name = "autoencoder"
+    elif m.arch == "center" and kind == "center" and not m.full_image:
+        name = "center"
+    else:
+        name = "whole-image"
+    return Task(name, disc_on_center=name != "autoencoder" and kind == "center")
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """A JSON-able nested dict of a config dataclass."""
     out = dataclasses.asdict(cfg)
@@ -245,7 +286,8 @@ def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
     """Build a TrainConfig from a nested dict (YAML/JSON), validating keys and values."""
     cfg = _build(TrainConfig, values, "")
     # Arbitrary holes need a whole-image output; the autoencoder reconstructs the whole image.
-    if cfg.model.arch == "autoencoder" or (cfg.model.arch == "center" and cfg.mask.kind != "center"):
+    # (The AlexNet net always outputs the whole image: its full_image stays unset.)
+    if task_of(cfg).name != "center" and cfg.model.arch != "alexnet":
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, full_image=True))
     validate(cfg)
     return cfg
@@ -330,6 +372,35 @@ def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
+def _task_checks(cfg: TrainConfig) -> list[tuple[bool, str]]:
+    """The settings :func:`task_of` would leave unread, refused rather than silently ignored."""
+    task, m, kind, loss = task_of(cfg), cfg.model, cfg.mask.kind, cfg.loss
+    return [
+        (m.arch != "autoencoder" or kind in ("center", "none"),
+         f"--arch autoencoder hides nothing, so --mask {kind} would be ignored: give --mask none, or "
+         f"--arch center (a whole-image net) to learn {kind} holes"),
+        (not cfg.mask.folder or kind == "folder", f"--mask-dir is read only with --mask folder (got --mask {kind})"),
+        (cfg.mask.region_masks in REGION_MASKS,
+         f"region-masks must be one of {', '.join(REGION_MASKS)}, got '{cfg.mask.region_masks}'"),
+        (cfg.mask.region_masks == "per-image" or kind == "region",
+         f"--region-masks is read only with --mask region (got --mask {kind})"),
+        (m.arch != "alexnet" or not m.full_image, "model.full_image is for the center net: the AlexNet net always "
+         "outputs the whole image"),
+        (task.predicts_center == m.predicts_center,  # a TrainConfig built by hand, not by train_config_from_dict
+         f"model.full_image must be true for a {task.name} run (arch {m.arch}, mask {kind})"),
+        (not task.hides_nothing or loss.paste == "hard",
+         "--paste poisson pastes the prediction into a hole: an autoencoder (--arch autoencoder or --mask none) "
+         "hides nothing"),
+        (not task.hides_nothing or loss.ring_weight == LossConfig.ring_weight,
+         "--ring-weight would be ignored: an autoencoder (--arch autoencoder or --mask none) weighs every pixel 1"),
+        (loss.weighting == "ring" or (task.name == "whole-image" and loss.paste == "hard"),
+         "l2-weighting lua-* is train_random.lua's loss: it needs a whole-image net with a hole "
+         "(--mask block | region | folder, or --arch alexnet) and --paste hard"),
+        (not cfg.mask.paste_folder or (loss.paste == "poisson" and task.predicts_center),
+         "paste-folder needs --paste poisson and a center net (it picks the hole inside the hidden square)"),
+    ]
+
+
 def validate(cfg: TrainConfig) -> None:
     """Raise ValueError with one clear message on the first invalid value."""
     validate_model(cfg.model)
@@ -341,12 +412,7 @@ def validate(cfg: TrainConfig) -> None:
         (loss.paste in TRAIN_PASTES, f"loss paste must be one of {TRAIN_PASTES}, got '{loss.paste}'"),
         (_finite(loss.raw_weight) and loss.raw_weight >= 0, "raw-weight must be finite and >= 0"),
         (loss.weighting in WEIGHTINGS, f"l2-weighting must be one of {', '.join(WEIGHTINGS)}, got '{loss.weighting}'"),
-        (loss.weighting == "ring" or (not cfg.model.predicts_center and cfg.model.arch != "autoencoder"
-                                      and cfg.mask.kind != "none" and loss.paste == "hard"),
-         "l2-weighting lua-* is train_random.lua's loss: it needs a whole-image net with a hole "
-         "(--mask block | region | folder, or --arch alexnet) and --paste hard"),
-        (not cfg.mask.paste_folder or (loss.paste == "poisson" and cfg.model.predicts_center),
-         "paste-folder needs --paste poisson and a center net (it picks the hole inside the hidden square)"),
+        *_task_checks(cfg),
         (cfg.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
         (cfg.device in DEVICES, f"device must be one of {DEVICES}"),
         (cfg.channels_last in ("auto", "on", "off"), "channels-last must be auto, on or off"),

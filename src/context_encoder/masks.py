@@ -83,6 +83,66 @@ def region_mask(
     return out
 
 
+LUA_PATTERN_SIZE = 10000  # train_random.lua's MAX_SIZE: the side of its one pattern
+LUA_CROP_TRIES = 10_000
+
+
+def _bicubic_rows(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices, weights), each (n_out, 4): output row y of a bicubic upsampling from n_in rows is
+    sum_k weights[y, k] * row[indices[y, k]] (torch's bicubic, read off the identity)."""
+    eye = torch.eye(n_in).view(1, n_in, 1, n_in)
+    dense = F.interpolate(eye, size=(1, n_out), mode="bicubic", align_corners=False)[0, :, 0].T  # (n_out, n_in)
+    idx = dense.abs().topk(4, dim=1).indices
+    return idx, dense.gather(1, idx)
+
+
+def lua_region_pattern(image_size: int, seed: int, size: int = LUA_PATTERN_SIZE, density: float = 0.25,
+                       strip: int = 256) -> torch.Tensor:
+    """``train_random.lua``'s one pattern, drawn once from ``seed``: uniform noise on a coarse grid
+    (res 0.06: one cell per 1/0.06 px at 128 px, scaled with the crop), bicubically upsampled to
+    size² and thresholded at ``density``. (size, size) bool, True = hole. Built in row strips, so
+    the float pattern (400 MB at 10000²) is never held whole."""
+    cell = (1 / 0.06) * image_size / 128
+    grid = max(4, math.ceil(size / cell))
+    low = torch.rand(grid, grid, generator=torch.Generator().manual_seed(seed))
+    idx, w = _bicubic_rows(grid, size)
+    out = torch.empty(size, size, dtype=torch.bool)
+    for r0 in range(0, size, strip):
+        r1 = min(size, r0 + strip)
+        rows = (low[idx[r0:r1]] * w[r0:r1, :, None]).sum(1)  # (strip, grid): upsampled along y
+        out[r0:r1] = (rows[:, idx] * w).sum(-1) < density  # (strip, size): and along x
+    return out
+
+
+class LuaRegionMasks:
+    """Random-region masks as ``train_random.lua`` makes them: one pattern drawn once per run from
+    ``seed`` (:func:`lua_region_pattern`); each mask is a random crop of it whose hole share lies
+    strictly in (20 %, 30 %), redrawn until it does. Lua gives a whole batch one crop; here each
+    sample draws its own crop from its sample generator (docs/fidelity.md)."""
+
+    def __init__(self, image_size: int, seed: int, size: int = LUA_PATTERN_SIZE,
+                 share: tuple[float, float] = (0.2, 0.3)) -> None:
+        if size <= image_size:
+            raise ValueError(f"the Lua pattern ({size} px) must be larger than the crop ({image_size} px)")
+        self.image_size, self.share = image_size, share
+        self.pattern = lua_region_pattern(image_size, seed, size)
+
+    def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        s, top = self.image_size, self.pattern.shape[0] - self.image_size
+        out = torch.zeros(n, 1, s, s)
+        for i in range(n):
+            for _ in range(LUA_CROP_TRIES):
+                y, x = (int(v) for v in torch.randint(0, top + 1, (2,), generator=generator))
+                crop = self.pattern[y : y + s, x : x + s]
+                if self.share[0] < crop.float().mean().item() < self.share[1]:
+                    out[i, 0] = crop.float()
+                    break
+            else:
+                raise RuntimeError(f"no crop of the Lua region pattern in {LUA_CROP_TRIES} tries has a hole share "
+                                   f"in {self.share}")
+        return out
+
+
 class MaskFolder:
     """Masks read from a folder of PNG files (white / non-zero = hole).
 
@@ -137,9 +197,13 @@ def fill_hole(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class MaskSampler:
     """Draws training masks of one kind: ``sampler(n, generator) -> (n, 1, S, S)``."""
 
-    def __init__(self, kind: str, image_size: int, overlap: int, folder: str = "") -> None:
+    def __init__(self, kind: str, image_size: int, overlap: int, folder: str = "", *,
+                 region_masks: str = "per-image", seed: int = 0) -> None:
         self.kind, self.image_size, self.overlap = kind, image_size, overlap
         self.folder = MaskFolder(folder, image_size) if kind == "folder" else None
+        # --region-masks lua: train_random.lua's one pattern, drawn here (before any DataLoader
+        # worker forks, so they share it)
+        self.lua = LuaRegionMasks(image_size, seed) if kind == "region" and region_masks == "lua" else None
 
     def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
         s = self.image_size
@@ -148,7 +212,7 @@ class MaskSampler:
         if self.kind == "block":
             return block_mask(n, s, generator)
         if self.kind == "region":
-            return region_mask(n, s, generator)
+            return self.lua(n, generator) if self.lua is not None else region_mask(n, s, generator)
         assert self.folder is not None
         return self.folder.sample(n, generator)
 

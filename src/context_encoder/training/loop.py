@@ -42,7 +42,7 @@ from context_encoder.checkpoint import (
     save_checkpoint,
     unwrap,
 )
-from context_encoder.config import TrainConfig, to_dict
+from context_encoder.config import TrainConfig, task_of, to_dict
 from context_encoder.data import ImageFolderDataset, StepBatchSampler, find_images, split_files
 from context_encoder.device import (
     Runtime,
@@ -106,18 +106,14 @@ class MaskedImages(torch.utils.data.Dataset):
         return self.images[item], mask.to(torch.uint8), paste.to(torch.uint8)
 
 
-def hides_nothing(cfg: TrainConfig) -> bool:
-    """An autoencoder run: ``--arch autoencoder``, or any arch with ``--mask none``."""
-    return cfg.model.arch == "autoencoder" or cfg.mask.kind == "none"
-
-
 def mask_sampler_for(cfg: TrainConfig) -> MaskFn:
     """``sampler(n, generator) -> (n, 1, S, S)`` masks of the run; an autoencoder (``--arch
     autoencoder``, or any arch with ``--mask none``) hides nothing."""
     s = cfg.model.image_size
-    if hides_nothing(cfg):
+    if task_of(cfg).hides_nothing:
         return lambda n, generator: torch.zeros(n, 1, s, s)
-    return MaskSampler(cfg.mask.kind, s, cfg.model.overlap_px, cfg.mask.folder)
+    return MaskSampler(cfg.mask.kind, s, cfg.model.overlap_px, cfg.mask.folder,
+                       region_masks=cfg.mask.region_masks, seed=cfg.seed)
 
 
 def paste_holes_for(cfg: TrainConfig) -> PasteHoles | None:
@@ -135,10 +131,10 @@ def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> Train
     gen = build_generator(cfg.model).to(runtime.device, memory_format=fmt)
     if not fast:  # the ports' plain convolutions for the bottleneck, not our matmul kernels
         set_dense_kernels(gen, False)
-    center_disc = cfg.mask.kind == "center" and cfg.model.arch != "autoencoder"
+    task = task_of(cfg)
     disc = None
     if cfg.loss.kind != "l2":
-        size = cfg.model.image_size // 2 if center_disc else cfg.model.image_size
+        size = cfg.model.image_size // 2 if task.disc_on_center else cfg.model.image_size
         disc = build_discriminator(cfg.model, size).to(runtime.device, memory_format=fmt)
     o = cfg.optim
     impl = {"fused": True} if fast and runtime.device.type in ("cpu", "cuda") else {}
@@ -156,7 +152,7 @@ def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> Train
     else:
         runtime = Runtime(runtime.device, None, runtime.rank, runtime.world_size)
     return TrainState(gen, disc, opt_g, opt_d, runtime.grad_scaler(), cfg.model, cfg.loss, runtime,
-                    center_disc, channels_last=cl, no_hole=hides_nothing(cfg))
+                    task, channels_last=cl)
 
 
 def total_steps(cfg: TrainConfig, n_images: int, world_size: int) -> int:

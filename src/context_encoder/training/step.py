@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from context_encoder.config import LossConfig, ModelConfig
+from context_encoder.config import LossConfig, ModelConfig, Task
 from context_encoder.data import uint8_to_float
 from context_encoder.device import Runtime
 from context_encoder.geometry import center_box
@@ -44,10 +44,9 @@ class TrainState:
     model: ModelConfig
     loss: LossConfig
     runtime: Runtime
-    center_disc: bool  # discriminator sees only the center square
+    task: Task  # center | whole-image | autoencoder, and what the discriminator sees (config.task_of)
     channels_last: bool = True
     ema: WeightEMA | None = None  # moving average of the generator weights (--ema)
-    no_hole: bool = False  # an autoencoder: nothing hidden, every pixel weighs 1 in the loss
 
 
 def crop_center(x: torch.Tensor) -> torch.Tensor:
@@ -63,13 +62,13 @@ def prepare_batch(images: torch.Tensor, masks: torch.Tensor, state: TrainState) 
     real = uint8_to_float(images.to(dev, non_blocking=True)).contiguous(memory_format=fmt)
     mask = masks.to(dev, non_blocking=True).float()
     inp = fill_hole(real, mask).contiguous(memory_format=fmt)
-    if state.no_hole or state.loss.weighting == "lua-uniform":
+    if state.task.hides_nothing or state.loss.weighting == "lua-uniform":
         weights = torch.ones_like(mask)
     elif state.loss.weighting == "lua-context":
         weights = mask + state.loss.ring_weight * (1 - mask)
     else:
         weights = ring_weights(mask, state.model.overlap_px, state.loss.ring_weight)
-    if state.model.predicts_center:
+    if state.task.predicts_center:
         return real, inp, crop_center(real), crop_center(weights)
     return real, inp, real, weights
 
@@ -84,7 +83,7 @@ def rec_term(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, pa
     if state.loss.paste == "hard":
         return raw
     hole = (weights == 1.0) if paste_hole is None else paste_hole.to(pred.device) > 0  # (N, 1, *) bool
-    if state.model.predicts_center and hole.shape[-1] == state.model.image_size:
+    if state.task.predicts_center and hole.shape[-1] == state.model.image_size:
         hole = crop_center(hole)
     pasted = poisson_paste(pred.float(), target.float(), hole[:, 0])
     pasted_loss = reconstruction_loss(pasted, target, hole.float(), state.loss.rec)
@@ -93,7 +92,7 @@ def rec_term(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, pa
 
 def disc_view(x: torch.Tensor, state: TrainState) -> torch.Tensor:
     """What the discriminator is shown: the center square (center masks) or the whole image."""
-    return crop_center(x) if state.center_disc and x.shape[-1] == state.model.image_size else x
+    return crop_center(x) if state.task.disc_on_center and x.shape[-1] == state.model.image_size else x
 
 
 def _no_sync(module: nn.Module) -> contextlib.AbstractContextManager:

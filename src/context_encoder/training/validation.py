@@ -44,9 +44,9 @@ def held_out(generator: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], sta
             pred = generator(inp).float()
             loss_sum += reconstruction_loss(pred, target, weights, state.loss.rec).item() * inp.shape[0]
             hole = masks[lo:lo + chunk].to(pred.device).float()
-            if state.model.predicts_center:
+            if state.task.predicts_center:
                 hole = crop_center(hole)
-            if state.no_hole or not bool(hole.any()):
+            if state.task.hides_nothing or not bool(hole.any()):
                 hole = torch.ones_like(hole)
             err = ((pred - target.float()) / 2).pow(2) * hole  # [0, 1] scale
             mse = err.sum(dim=(1, 2, 3)) / (hole.sum(dim=(1, 2, 3)).clamp_min(1) * pred.shape[1])  # (N,)
