@@ -30,9 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_line(err: BaseException) -> str:
-    from context_encoder.names import one_line  # no escape code in a file name reaches the terminal
+    from context_encoder.commands.messages import error_line  # no escape code in a file name reaches the terminal
 
-    return one_line(str(err)) or type(err).__name__
+    return error_line(err)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,8 +106,8 @@ def _nest(path: str, value: Any) -> dict[str, Any]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a context encoder on a folder of images",
                        description="Train a context encoder (generator + discriminator). Defaults are "
-                       "the original train.lua recipe at 128 px (differences from the paper and the Lua code: "
-                       "docs/fidelity.md); --config YAML and flags override them.")
+                       "the original train.lua recipe at 128 px (the project's fidelity table lists every difference "
+                       "from the paper and the Lua code); --config YAML and flags override them.")
     for flag, (path, typ, choices, text) in TRAIN_FLAGS.items():
         default = _lookup(DEFAULTS, path)
         kw: dict[str, Any] = {"action": "append"} if flag == "--data" else {}
