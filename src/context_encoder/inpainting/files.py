@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from context_encoder.atomic import copy_file
+from context_encoder.atomic import copy_file, same_file
 from context_encoder.config import MAX_PIXELS
 from context_encoder.data import IMAGE_SUFFIXES
 from context_encoder.inpainting.imageio import (
@@ -33,17 +33,6 @@ from context_encoder.names import one_line, shown
 
 MASK_SUFFIX = "_mask"  # NAME_mask.png beside NAME.jpg is NAME.jpg's mask
 INPUT_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")  # batch inputs; a GIF is read but cannot be written back as one
-
-
-def same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file: the same resolved path (symlinks followed) or a hard link."""
-    a, b = Path(a), Path(b)
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False
 
 
 def check_not_an_input(output: Path, **inputs: Path | None) -> None:
