@@ -666,3 +666,56 @@ def test_9_inpaint_prints_file_names_escaped_on_one_line(tiny_checkpoint: Path, 
     assert main(["inpaint", str(tmp_path / "gone\x1b[31m.png"), "-o", str(tmp_path / "x.png"), *model]) == 2
     err = _one_line_error(capsys, "image not found: ", "gone\\x1b[31m.png")
     assert "\x1b" not in err
+
+
+# ---- 10 (checkpoints): a damaged newest step, a run killed in its first checkpoint ------------------
+
+def test_10_the_newest_step_missing_its_generator_is_skipped_for_the_intact_older_one(image_dir: Path,
+                                                                                      tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert _train(image_dir, run, 4, "--ckpt-every", "2") == 0
+    root = run / "checkpoints"
+    assert sorted(p.name for p in root.glob("step_*")) == ["step_0000002", "step_0000004"]
+    (root / "step_0000004" / "generator.safetensors").unlink()  # before: 'no checkpoint found at RUN'
+    skipped = f"{root / 'step_0000004'} is incomplete (no generator.safetensors): skipped for step_0000002"
+    with pytest.warns(UserWarning, match=re.escape(skipped)):
+        assert find_checkpoint(run) == root / "step_0000002" / "generator.safetensors"
+    photo = tmp_path / "in.png"
+    photo.write_bytes(_png(np.full((32, 32, 3), 120, np.uint8)))
+    result = subprocess.run([sys.executable, "-m", "context_encoder.cli", "inpaint", str(photo), "-o",
+                             str(tmp_path / "out.png"), "--checkpoint", str(run)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [f"warning: {skipped}"]
+    with pytest.warns(UserWarning, match=re.escape(skipped)):
+        assert main(["evaluate", "--data", str(image_dir), "--methods", "model", "--checkpoint", str(run),
+                     "--examples", "0", "--report", str(tmp_path / "report")]) == 0
+    # a resume needs training_state.pt too: it goes on from step 2 and rewrites step 4 whole
+    (root / "step_0000004" / "generator.safetensors").write_bytes(b"")
+    (root / "step_0000004" / "training_state.pt").unlink()
+    with pytest.warns(UserWarning, match=re.escape(f"{root / 'step_0000004'} is incomplete (no training_state.pt)")):
+        assert main(["train", "--resume", str(run), "--steps", "6"]) == 0
+    rows = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [1, 2, 3, 4, 5, 6]
+    assert sorted(p.name for p in root.glob("step_*")) == ["step_0000004", "step_0000006"]
+    assert (root / "step_0000004" / "training_state.pt").is_file()
+
+
+def test_10_a_run_killed_in_its_first_checkpoint_is_told_the_same_by_resume_and_out(image_dir: Path,
+                                                                                   tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    assert _train(image_dir, run, 2, "--ckpt-every", "2") == 0
+    root = run / "checkpoints"  # as SIGKILL leaves it: config.json, metrics, a temporary step folder
+    os.replace(root / "step_0000002", root / ".step_0000002.x1y2z3")
+    (root / "latest").unlink()
+    (root / ".step_0000002.x1y2z3" / "training_state.pt").unlink()
+    before = _snapshot(run)
+    capsys.readouterr()
+    told = f"{run} holds a run with no complete checkpoint yet: nothing to resume; start it again with --overwrite"
+    assert main(["train", "--resume", str(run), "--steps", "2"]) == 2  # before: 'no checkpoint found at RUN'
+    _one_line_error(capsys, told)
+    assert _train(image_dir, run, 2) == 2  # before: 'holds a run: continue it with --resume RUN'
+    _one_line_error(capsys, told)
+    assert _snapshot(run) == before
+    assert _train(image_dir, run, 2, "--overwrite") == 0
+    assert find_checkpoint(run).parent.name == "step_0000002" and not (root / ".step_0000002.x1y2z3").exists()

@@ -140,29 +140,55 @@ def _generator_file(step_dir: Path) -> Path | None:
                  if p.is_file()), None)
 
 
-def _latest_step_dir(root: Path) -> Path | None:
-    """The step directory ``root/latest`` names, else (missing or stale pointer) the newest one."""
+RESUME_FILES = ("generator.safetensors", "training_state.pt")  # what a resume reads from a step
+
+
+def missing_files(step_dir: Path, *, resume: bool = False) -> list[str]:
+    """The files a step directory lacks to be used: its weights (``generator_ema.safetensors`` or
+    ``generator.safetensors``), or for a resume ``generator.safetensors`` and ``training_state.pt``."""
+    if resume:
+        return [name for name in RESUME_FILES if not (step_dir / name).is_file()]
+    return [] if _generator_file(step_dir) is not None else ["generator.safetensors"]
+
+
+def complete_step_dirs(root: Path, *, resume: bool = False) -> list[Path]:
+    """The step directories of a checkpoints folder that hold every file they need, oldest first."""
+    return [p for p in step_dirs(root) if not missing_files(p, resume=resume)]
+
+
+def _latest_step_dir(root: Path, *, resume: bool = False) -> Path | None:
+    """The step directory ``root/latest`` names if it is complete, else (missing or stale pointer,
+    or a step that lacks a file) the newest complete one, with a warning naming the one skipped."""
     latest, steps = root / "latest", step_dirs(root)
-    if latest.is_file():
-        name = latest.read_text(errors="replace").strip()[:64]
-        if _STEP_DIR.match(name) and _generator_file(root / name) is not None:
-            return root / name
-        if steps:
-            warnings.warn(f"{latest} names '{name}', which is not a checkpoint: using {steps[-1].name}",
-                          stacklevel=3)
-    return steps[-1] if steps else None
+    complete = [p for p in steps if not missing_files(p, resume=resume)]
+    name = latest.read_text(errors="replace").strip()[:64] if latest.is_file() else None
+    named = root / name if name is not None and _STEP_DIR.match(name) and (root / name).is_dir() else None
+    if named is not None and named in complete:
+        return named
+    chosen = complete[-1] if complete else (steps[-1] if steps else None)
+    skipped = named if named is not None else (steps[-1] if name is None and steps else None)
+    if chosen is None or chosen == skipped and not complete:
+        return chosen  # nothing better: the caller says what is missing
+    if skipped is not None and skipped != chosen:
+        lacks = ", ".join(missing_files(skipped, resume=resume))
+        warnings.warn(f"{skipped} is incomplete (no {lacks}): skipped for {chosen.name}", stacklevel=3)
+    elif name is not None and named is None:
+        warnings.warn(f"{latest} names '{name}', which is not a checkpoint: using {chosen.name}", stacklevel=3)
+    return chosen
 
 
-def find_checkpoint(path: str | Path) -> Path:
+def find_checkpoint(path: str | Path, *, resume: bool = False) -> Path:
     """A run dir, a checkpoints dir, a step dir or a generator .safetensors -> that file.
 
     A step directory's averaged weights (``generator_ema.safetensors``) are preferred when present.
+    Of a run, the newest complete step is taken (``resume``: one with ``training_state.pt`` too): a
+    newer one that lacks a file is skipped with a warning naming it.
     """
     p = Path(path)
     if p.is_file():
         return p
     for root in (p / "checkpoints", p):
-        step_dir = _latest_step_dir(root)
+        step_dir = _latest_step_dir(root, resume=resume)
         if step_dir is not None:
             p = step_dir
             break

@@ -175,7 +175,7 @@ def _resume(state: TrainState, run_dir: Path, ema: float) -> tuple[int, int | No
     generator unless the checkpoint holds one, a discriminator added by a change of loss starts
     fresh. Returns (its step, the step count its LR schedule was planned for, or None when the
     checkpoint predates that record). Raises CheckpointError for a checkpoint that does not fit."""
-    step_dir = find_checkpoint(run_dir).parent
+    step_dir = find_checkpoint(run_dir, resume=True).parent
     load_state(unwrap(state.generator), step_dir / "generator.safetensors")
     ts = load_training_state(step_dir)
     try:

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from context_encoder.atomic import Inputs, check_output, input_paths, inside, remove_stale, write_text
-from context_encoder.checkpoint import remove_partial_checkpoints
+from context_encoder.checkpoint import complete_step_dirs, remove_partial_checkpoints
 
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "tb", "samples", "loss_curves.png")
 MARKERS = ("config.json", "metrics.jsonl", "checkpoints")  # any of them: the folder holds a run
@@ -31,7 +31,12 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
         raise ValueError("give --resume (continue the run) or --overwrite (replace it), not both")
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} is a file")
-    if not resume and not overwrite and holds_run(run_dir):
+    if overwrite or not holds_run(run_dir):
+        return
+    if not complete_step_dirs(run_dir / "checkpoints", resume=True):  # e.g. killed in its first checkpoint
+        raise ValueError(f"{run_dir} holds a run with no complete checkpoint yet: nothing to resume; start it "
+                         "again with --overwrite, or pick another --out")
+    if not resume:
         raise ValueError(f"{run_dir} holds a run: continue it with --resume {run_dir}, replace it with "
                          "--overwrite, or pick another --out")
 
