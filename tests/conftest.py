@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,14 @@ def real_data_dir() -> Path:
     if not (path / "bsd100").is_dir():
         pytest.fail(f"CE_DATA_DIR={value} is set but does not hold the shared data (no bsd100/)")
     return path
+
+
+def one_line_error(capsys: pytest.CaptureFixture, *needles: str) -> str:
+    """The one non-warning, non-progress line on stderr, holding every needle."""
+    err = capsys.readouterr().err.strip()
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")
+             and not re.match(r"^\s*train:.*\|", line)]  # the progress bar
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]

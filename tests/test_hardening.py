@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from conftest import one_line_error as _one_line_error
 from fastapi.testclient import TestClient
 from PIL import Image
 from serve_helpers import running_server
@@ -38,16 +39,6 @@ TINY = ["--image-size", "32", "--bottleneck", "32", "--nef", "16", "--ngf", "16"
 
 def _train(data: Path, run: Path, steps: int, *extra: str) -> int:
     return main(["train", "--data", str(data), "--steps", str(steps), "--out", str(run), *TINY, *extra])
-
-
-def _one_line_error(capsys: pytest.CaptureFixture, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")
-             and not re.match(r"^\s*train:.*\|", line)]  # the progress bar
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import pickle
-import re
 import shutil
 import signal
 import struct
@@ -26,6 +25,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import one_line_error as _one_line_error
 from PIL import Image
 
 from context_encoder import atomic
@@ -46,16 +46,6 @@ def _train(image_dir: Path, run: Path, steps: int, *extra: str) -> int:
 
 def _rows(run: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
-def _one_line_error(capsys: pytest.CaptureFixture, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")
-             and not re.match(r"^\s*train:.*\|", line)]  # the progress bar
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _photo(path: Path, h: int = 30, w: int = 40, channels: int = 3) -> Path:
