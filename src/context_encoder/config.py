@@ -20,6 +20,7 @@ ARCHS = ("center", "alexnet", "autoencoder")
 DISC_WIDTHS = ("doubling", "lua")
 RESAMPLES = ("bicubic", "bilinear")
 WEIGHTINGS = ("ring", "lua-uniform", "lua-context")
+HOLE_FILLS = ("mean", "harmonic")  # what hidden pixels hold when the net sees them (masks.fill_hole)
 MASKS = ("center", "block", "region", "folder", "none")  # none: no hole (an autoencoder of any arch)
 REGION_MASKS = ("per-image", "lua")  # --mask region: fresh noise per image | train_random.lua's one pattern
 TASKS = ("center", "whole-image", "autoencoder")  # what a run learns: task_of(), from arch, mask and full_image
@@ -57,6 +58,12 @@ class ModelConfig:
     # discriminator widths: doubling (64, 128, 256, 512, 512 on a 128-px whole image) | lua
     # (train_random.lua: 64, 64, 128, 256, 512). Both give train.lua's net on the 64-px center.
     disc_widths: str = "doubling"
+    # What hidden pixels hold in the net's input: mean (the paper's mean colour) | harmonic (a
+    # deviation, issue 23: the harmonic fill of the known pixels around the hole). docs/fidelity.md
+    hole_fill: str = "mean"
+    # U-Net skip connections, encoder to decoder at each resolution (a deviation for whole-image
+    # nets, issue 23: the decoder sees the context at full resolution, not only the bottleneck)
+    skips: bool = False
 
     @property
     def overlap_px(self) -> int:
@@ -347,6 +354,10 @@ def validate_model(m: ModelConfig) -> None:
         (m.nc == 3, f"nc must be 3 (RGB), got {m.nc}"),
         (m.disc_widths in DISC_WIDTHS, f"disc-widths must be one of {', '.join(DISC_WIDTHS)}, got '{m.disc_widths}'"),
         (1 <= m.bottleneck <= MAX_BOTTLENECK, f"bottleneck must be in [1, {MAX_BOTTLENECK}], got {m.bottleneck}"),
+        (m.hole_fill in HOLE_FILLS, f"hole-fill must be one of {', '.join(HOLE_FILLS)}, got '{m.hole_fill}'"),
+        (not m.skips or (m.arch in ("center", "autoencoder") and m.output_size == m.image_size),
+         "skips (U-Net skip connections) need a whole-image net: --arch center with --mask block | region | "
+         "folder"),
     ]
     for name in ("nef", "ngf", "ndf"):
         value = getattr(m, name)

@@ -17,9 +17,10 @@ from context_encoder.geometry import center_box
 from context_encoder.masks import fill_hole
 
 
-def generate(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The generator's own output for masked images: (N, 3, O, O), O = ``cfg.output_size``."""
-    return generator(fill_hole(images, mask))
+def generate(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor, hole_fill: str = "mean") -> torch.Tensor:
+    """The generator's own output for masked images: (N, 3, O, O), O = ``cfg.output_size``.
+    ``hole_fill``: the model's ``ModelConfig.hole_fill`` (what the hidden pixels hold)."""
+    return generator(fill_hole(images, mask, hole_fill))
 
 
 @torch.no_grad()
@@ -29,7 +30,7 @@ def predict(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor, cfg:
     A center net's square is extended by edge replication, so that resizing the window never mixes
     context colours into the predicted pixels; only the pixels it predicts are meant to be used.
     """
-    out = generate(generator, images, mask).float()
+    out = generate(generator, images, mask, cfg.hole_fill).float()
     if cfg.predicts_center:
         lo, hi = center_box(cfg.image_size)
         out = F.pad(out, (lo, cfg.image_size - hi) * 2, mode="replicate")

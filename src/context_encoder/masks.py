@@ -185,13 +185,38 @@ def mean_fill_value(device: torch.device | str = "cpu", dtype: torch.dtype = tor
     return rgb.view(1, 3, 1, 1)
 
 
-def fill_hole(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Hide the masked pixels behind the mean colour: the one place this is done.
+def fill_hole(images: torch.Tensor, mask: torch.Tensor, how: str = "mean") -> torch.Tensor:
+    """Hide the masked pixels before encoding: the one place this is done.
 
     images (N, 3, H, W) in [-1, 1]; mask (N, 1, H, W), 1 = missing. Returns (N, 3, H, W).
+    ``how`` (``ModelConfig.hole_fill``): mean (the paper: the mean colour (117, 104, 123)) or
+    harmonic (a deviation, issue 23: the smoothest fill that meets the known pixels around each
+    hole, so the net starts from the parameter-free harmonic fill and adds what it lacks).
     """
-    fill = mean_fill_value(images.device, images.dtype)
-    return torch.where(mask.to(images.dtype) > 0.5, fill, images)
+    hidden = mask.to(images.dtype) > 0.5
+    if how == "harmonic":
+        return _harmonic_fill(images, hidden)
+    return torch.where(hidden, mean_fill_value(images.device, images.dtype), images)
+
+
+def _harmonic_fill(images: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """images (N, 3, H, W) with the pixels of ``hidden`` (N, 1, H, W) bool replaced by the harmonic
+    fill of each image's known pixels (the mean colour where no known pixel borders a hole)."""
+    from context_encoder.laplace import harmonic_fill_small, hole_border
+
+    x = images.detach().float().permute(0, 2, 3, 1).cpu().numpy()  # (N, H, W, 3)
+    holes = hidden[:, 0].cpu().numpy()
+    out = x.copy()
+    mean = mean_fill_value().view(3).numpy()
+    for i, hole in enumerate(holes):
+        if not hole.any():
+            continue
+        if not hole_border(hole).any():  # nothing known to interpolate from
+            out[i][hole] = mean
+            continue
+        out[i][hole] = harmonic_fill_small(hole, x[i])
+    filled = torch.from_numpy(out).permute(0, 3, 1, 2).to(images.device, images.dtype)
+    return torch.where(hidden, filled, images)
 
 
 class MaskSampler:

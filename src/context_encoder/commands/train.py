@@ -10,6 +10,7 @@ from context_encoder.config import (
     ARCHS,
     DEVICES,
     DISC_WIDTHS,
+    HOLE_FILLS,
     LOSSES,
     MASKS,
     PRECISIONS,
@@ -65,6 +66,8 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
                   "4 px at 128, as train.lua; the paper's text says 7)"),
     "--disc-widths": ("model.disc_widths", str, DISC_WIDTHS, "discriminator widths on a whole image: doubling "
                       "(64,128,256,512,512 at 128 px) or lua (train_random.lua: 64,64,128,256,512)"),
+    "--hole-fill": ("model.hole_fill", str, HOLE_FILLS, "what hidden pixels hold in the net's input: mean (the "
+                    "paper's mean colour) or harmonic (the harmonic fill of the known pixels around the hole)"),
     "--batch-size": ("batch_size", int, None, "images per step (per process)"),
     "--steps": ("steps", int, None, "stop after this many steps (0 = use --epochs)"),
     "--epochs": ("epochs", int, None, "stop after this many epochs when --steps is 0"),

@@ -113,6 +113,9 @@ def export_generator(generator: nn.Module, cfg: ModelConfig, output: str | Path,
     """Export to ``fmt`` (onnx | torchscript) at ``output``, written atomically."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {EXPORT_FORMATS}, got '{fmt}'")
+    if cfg.hole_fill != "mean":
+        raise ValueError(f"this model fills its hole with the {cfg.hole_fill} fill (a sparse solve in SciPy), "
+                         "which an exported graph cannot hold: only mean-fill models export")
     output = Path(output)
     with atomic_open(output) as f:
         if fmt == "onnx":

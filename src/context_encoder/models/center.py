@@ -4,6 +4,10 @@ Encoder: 4×4 stride-2 convolutions down to 4×4 (BatchNorm + LeakyReLU(0.2), no
 a 4×4 valid convolution to a 1×1 bottleneck (default 4000 channels). Decoder: 4×4 up-convolutions
 (BatchNorm + ReLU) back up to the center square (half the input side), or to the whole image when
 ``full_image`` is set (arbitrary-region masks, the autoencoder), and a final tanh.
+
+``skips`` (a deviation for whole-image nets, issue 23): U-Net skip connections, each up-convolution
+also reading the encoder's features at its input resolution (concatenated), so the decoder sees
+the context at every scale and not only through the bottleneck.
 """
 
 from __future__ import annotations
@@ -51,15 +55,26 @@ class CenterGenerator(nn.Module):
             nn.BatchNorm2d(dec_w[0]),
             nn.ReLU(inplace=True),
         ]
-        for w_in, w_out in zip(dec_w[:-1], dec_w[1:]):
-            dec += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out),
+        # with skips, the up-conv at resolution r also reads the encoder's output at r
+        extra = list(reversed(enc_w)) if cfg.skips else [0] * len(dec_w)
+        for w_in, w_out, e in zip(dec_w[:-1], dec_w[1:], extra):
+            dec += [nn.ConvTranspose2d(w_in + e, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out),
                     nn.ReLU(inplace=True)]
-        dec += [nn.ConvTranspose2d(dec_w[-1], cfg.nc, 4, 2, 1, bias=False), nn.Tanh()]
+        dec += [nn.ConvTranspose2d(dec_w[-1] + extra[len(dec_w) - 1], cfg.nc, 4, 2, 1, bias=False), nn.Tanh()]
         self.decoder = nn.Sequential(*dec)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(N, nc, S, S) -> (N, 8nef, 4, 4) encoder features."""
         return self.encoder(x)
+
+    def _encode_all(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder's output at each resolution, S/2 first: [(N, enc_w[i], S/2^(i+1), ...)]."""
+        feats = []
+        for layer in self.encoder:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                feats.append(x)
+        return feats
 
     def bottleneck(self, feats: torch.Tensor) -> torch.Tensor:
         """(N, 8nef, 4, 4) -> (N, bottleneck, 1, 1)."""
@@ -69,4 +84,12 @@ class CenterGenerator(nn.Module):
         return self.decoder(code)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.bottleneck(self.encode(x)))
+        if not self.cfg.skips:
+            return self.decode(self.bottleneck(self.encode(x)))
+        feats = self._encode_all(x)
+        y = self.bottleneck(feats[-1])
+        for layer in self.decoder:
+            if isinstance(layer, nn.ConvTranspose2d) and not isinstance(layer, FullConvTranspose2d):
+                y = torch.cat([y, feats.pop()], dim=1)  # the encoder's features at y's resolution
+            y = layer(y)
+        return y

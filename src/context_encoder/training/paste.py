@@ -8,40 +8,25 @@ That map is linear in ``pred``, so it can be trained through: the error of the p
 trained this way is not asked for absolute colour (the photo's border gives that for free, as the
 parameter-free harmonic fill shows) but for the detail a harmonic fill lacks.
 
-Forward: one sparse LU of P's Laplacian per sample (cached for repeated holes, e.g. the center
-square). Backward: the adjoint, ``∂L/∂pred = g`` on P and ``−Bᵀ A⁻¹ g`` on ∂P, with the same LU
+Forward: one sparse LU of P's Laplacian per sample (cached: laplace.factorized, shared with a
+harmonic hole fill of the input). Backward: the adjoint, ``∂L/∂pred = g`` on P and ``−Bᵀ A⁻¹ g`` on ∂P, with the same LU
 (the Laplacian is symmetric).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import torch
 
-from context_encoder.laplace import hole_border, laplace_system
-
-_CACHE_SIZE = 8  # factorisations kept for repeated holes (the full center square in every batch)
-_factors: OrderedDict[bytes, Any] = OrderedDict()
+from context_encoder.laplace import factorized, hole_border, laplace_system
 
 
 def _factor(hole: np.ndarray, mismatch: np.ndarray) -> tuple[Any, np.ndarray]:
     """(LU of the Laplacian over ``hole``, right-hand side (n, C) from ``mismatch`` on its border)."""
-    from scipy.sparse.linalg import splu  # SciPy is imported on first use, as in laplace.py
-
-    matrix, rhs = laplace_system(hole, mismatch)
-    key = np.packbits(hole).tobytes() + bytes(str(hole.shape), "ascii")
-    lu = _factors.get(key)
-    if lu is None:
-        lu = splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A")
-        _factors[key] = lu
-        if len(_factors) > _CACHE_SIZE:
-            _factors.popitem(last=False)
-    else:
-        _factors.move_to_end(key)
-    return lu, rhs
+    _, rhs = laplace_system(hole, mismatch)
+    return factorized(hole), rhs
 
 
 def _neighbour_sum(image: np.ndarray) -> np.ndarray:

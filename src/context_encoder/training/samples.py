@@ -29,7 +29,7 @@ def preview_grid(generator: nn.Module, images_u8: torch.Tensor, masks_u8: torch.
         prediction = predict(generator, images, mask, state.model)
     generator.train(was_training)
     filled = torch.where(mask > 0.5, prediction, images)
-    grid = grid_rows([fill_hole(images, mask), filled.float(), images]).cpu()
+    grid = grid_rows([fill_hole(images, mask, state.model.hole_fill), filled.float(), images]).cpu()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(grid, path)
     return grid

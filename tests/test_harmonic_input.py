@@ -1,0 +1,139 @@
+"""The harmonic hole fill of the net's input and the U-Net skips (issue 23's deviations, behind
+``model.hole_fill`` and ``model.skips``): what they compute, where they are refused, and that the
+paths a user runs (training step, ``Inpainter``) read them from the model config."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from context_encoder.config import ModelConfig, TrainConfig, to_dict, train_config_from_dict, validate_model
+from context_encoder.inpainting.export import export_generator
+from context_encoder.inpainting.inpainter import Inpainter
+from context_encoder.laplace import harmonic_fill
+from context_encoder.masks import fill_hole, mean_fill_value
+from context_encoder.models import build_generator
+
+
+def _hole(n: int = 2, size: int = 32) -> torch.Tensor:
+    mask = torch.zeros(n, 1, size, size)
+    mask[0, 0, 8:20, 5:17] = 1
+    mask[1, 0, 2:30, 12:15] = 1
+    mask[1, 0, 20, 2] = 1
+    return mask
+
+
+def test_harmonic_fill_keeps_known_pixels_and_solves_the_laplace_equation() -> None:
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    mask = _hole()
+    out = fill_hole(images, mask, "harmonic")
+    known = mask.expand_as(images) == 0
+    assert torch.equal(out[known], images[known])
+    for i in range(2):
+        hole = mask[i, 0].numpy() > 0
+        values = images[i].permute(1, 2, 0).numpy()
+        expected = harmonic_fill(hole, values)  # the uncached photo-size solver
+        got = out[i].permute(1, 2, 0).numpy()[hole]
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_harmonic_fill_reproduces_a_linear_ramp_and_differs_from_the_mean_fill() -> None:
+    ramp = torch.linspace(-1, 1, 32).view(1, 1, 1, 32).expand(2, 3, 32, 32).contiguous()
+    mask = _hole()
+    out = fill_hole(ramp, mask, "harmonic")
+    # a ramp along x is harmonic, and the no-flux photo edge does not bend it (the hole's pixels
+    # there have a known neighbour in x on both sides)
+    np.testing.assert_allclose(out.numpy(), ramp.numpy(), atol=1e-5)
+    mean = fill_hole(ramp, mask)
+    assert torch.allclose(mean[0, :, 10, 10], mean_fill_value().view(3))
+    assert (out - mean).abs().max() > 0.5
+
+
+def test_a_hole_with_no_known_border_gets_the_mean_colour() -> None:
+    images = torch.rand(1, 3, 8, 8)
+    out = fill_hole(images, torch.ones(1, 1, 8, 8), "harmonic")
+    assert torch.allclose(out, mean_fill_value().expand(1, 3, 8, 8))
+
+
+def test_skips_feed_the_encoder_features_to_the_decoder() -> None:
+    cfg = ModelConfig(image_size=32, full_image=True, nef=8, ngf=8, bottleneck=16)
+    plain, skip = build_generator(cfg), build_generator(dataclasses.replace(cfg, skips=True))
+    own = plain.state_dict()
+    widened = []  # up-convs whose input is [decoder, encoder] channels: weight (in, out, k, k)
+    state = {}
+    for name, value in skip.state_dict().items():
+        base = own[name]
+        if value.shape != base.shape:
+            widened.append(name)
+            base = torch.cat([base, torch.zeros_like(value[base.shape[0]:])])
+        state[name] = base
+    assert len(widened) == 3  # every up-conv after the bottleneck's (32 px: 4 -> 8 -> 16 -> 32)
+    skip.load_state_dict(state)
+    plain.eval(), skip.eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    # the skip channels' weights zeroed: the skip net is the plain net
+    assert torch.allclose(plain(x), skip(x), atol=1e-6)
+    with torch.no_grad():  # non-zero: the output reads the encoder's features directly
+        for name in widened:
+            weight = skip.get_parameter(name)
+            weight[own[name].shape[0]:] = 0.05
+    assert not torch.allclose(plain(x), skip(x), atol=1e-3)
+    assert skip(x).shape == (2, 3, 32, 32)
+
+
+def test_settings_that_cannot_hold_are_refused() -> None:
+    with pytest.raises(ValueError, match="hole-fill must be one of"):
+        validate_model(ModelConfig(hole_fill="zeros"))
+    with pytest.raises(ValueError, match="skips .* need a whole-image net"):
+        validate_model(ModelConfig(skips=True))  # the center net outputs the center only
+    with pytest.raises(ValueError, match="skips .* need a whole-image net"):
+        validate_model(ModelConfig(arch="alexnet", image_size=227, skips=True))
+    cfg = train_config_from_dict({**to_dict(TrainConfig()), "data": {"data": ["x"]},
+                                  "mask": {"kind": "block"}, "model": {"skips": True, "hole_fill": "harmonic"}})
+    assert cfg.model.full_image and cfg.model.skips and cfg.model.hole_fill == "harmonic"
+
+
+def test_export_refuses_a_harmonic_fill_model(tmp_path) -> None:
+    cfg = ModelConfig(image_size=32, full_image=True, nef=8, ngf=8, bottleneck=16, hole_fill="harmonic")
+    with pytest.raises(ValueError, match="only mean-fill models export"):
+        export_generator(build_generator(cfg), cfg, tmp_path / "g.onnx", fmt="onnx")
+    assert not (tmp_path / "g.onnx").exists()
+
+
+class _Spy(nn.Module):
+    """Records what the generator is given and returns it (a whole-image 'net')."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        return x
+
+
+@pytest.mark.parametrize("hole_fill", ["mean", "harmonic"])
+def test_inpainter_gives_the_net_the_configured_fill(hole_fill: str) -> None:
+    cfg = ModelConfig(image_size=32, full_image=True, nef=8, ngf=8, bottleneck=16, hole_fill=hole_fill)
+    spy = _Spy()
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[10:20, 8:22] = 255
+    Inpainter(spy, cfg, config=None).inpaint(photo, mask, blend="hard")
+    x = spy.seen[0].float()[0]  # (3, 32, 32)
+    inside = x[:, 14, 15]
+    mean = mean_fill_value().view(3)
+    if hole_fill == "mean":
+        assert torch.allclose(inside, mean, atol=1e-3)
+    else:
+        assert not torch.allclose(inside, mean, atol=0.05)
+        image = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 127.5 - 1
+        expected = fill_hole(image, torch.from_numpy(mask > 0)[None, None].float(), "harmonic")[0]
+        assert torch.allclose(x, expected, atol=1e-3)
