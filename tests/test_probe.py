@@ -89,6 +89,24 @@ def test_probe_cli_well_above_chance(labelled: Path, tmp_path: Path, mode: str) 
     assert result["top1"] >= 0.8 > 2 * result["chance"]  # chance is 1/3
 
 
+def test_finetune_is_reproducible_from_its_seed(labelled: Path) -> None:
+    """The head's init comes from ``seed`` too, whatever the global RNG holds."""
+    from context_encoder.config import ModelConfig
+    from context_encoder.representation.features import random_generator
+    from context_encoder.representation.probe import finetune
+
+    cfg = ModelConfig(image_size=32, nef=8, ngf=8, bottleneck=16)
+    train = load_labelled(labelled / "train", image_size=32, per_class=6)
+    test = load_labelled(labelled / "test", image_size=32, per_class=4, classes=train.classes)
+    results, weights = [], []
+    for noise in (1, 2):
+        torch.manual_seed(noise)
+        gen = random_generator(cfg, 0)
+        results.append(finetune(gen, train, test, layer="encoder", epochs=1, batch_size=8, seed=3))
+        weights.append(torch.cat([p.flatten() for p in gen.encoder.parameters()]))  # fine-tuned in place
+    assert results[0] == results[1] and torch.equal(weights[0], weights[1])
+
+
 def test_probe_cli_checkpoint_bottleneck(labelled: Path, tmp_path: Path, tiny_checkpoint: Path) -> None:
     out = tmp_path / "probe.json"
     assert main(["probe", "--checkpoint", str(tiny_checkpoint), "--layer", "bottleneck", "--train",

@@ -13,7 +13,7 @@ import sys
 import warnings
 
 # sub-command -> module in context_encoder.commands (add_parser(sub), run(args) -> exit code)
-COMMANDS = ("train", "inpaint", "evaluate", "export", "features", "probe", "plot", "serve")
+COMMANDS = ("train", "inpaint", "evaluate", "export", "features", "probe", "segment", "plot", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 RANDOM_DEFAULTS = ModelConfig(image_size=32)  # the random-init baseline's model, unless flags say otherwise
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
+def add_model_args(p: argparse.ArgumentParser, *, layers: str = "center/autoencoder: encoder | bottleneck; alexnet: "
+                   "pool5 | conv5", batch_size: int = 256, batch_help: str = "images per forward pass") -> None:
     """--checkpoint or --random-init (with the flags that shape the random model), layer, device."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path,
@@ -31,10 +33,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{name}", type=int, default=getattr(d, name),
                        help=f"--random-init {text} (default: {getattr(d, name)})")
     p.add_argument("--seed", type=int, default=0, help="random-init seed; also seeds subsets (default: 0)")
-    p.add_argument("--layer", default=None,
-                   help="center/autoencoder: encoder | bottleneck; alexnet: pool5 | conv5 (default: the first)")
+    p.add_argument("--layer", default=None, help=f"{layers} (default: the first)")
     p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
-    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default: 256)")
+    p.add_argument("--batch-size", type=int, default=batch_size, help=f"{batch_help} (default: {batch_size})")
 
 
 def checkpoint_inputs(args: argparse.Namespace) -> dict[str, list[Path]]:
@@ -45,12 +46,16 @@ def checkpoint_inputs(args: argparse.Namespace) -> dict[str, list[Path]]:
     return {"checkpoint's file": checkpoint_files(args.checkpoint) if args.checkpoint is not None else []}
 
 
-def load_model(args: argparse.Namespace) -> tuple[nn.Module, ModelConfig, str, str]:
-    """(generator in eval mode, its config, resolved layer, a description of the source)."""
+def load_model(args: argparse.Namespace, layers: Mapping[str, tuple[str, ...]] | None = None,
+               ) -> tuple[nn.Module, ModelConfig, str, str]:
+    """(generator in eval mode, its config, resolved layer, a description of the source).
+
+    ``layers``: the layers allowed per arch, the first the default (the feature layers unless given).
+    """
     from context_encoder.checkpoint import load_generator
     from context_encoder.config import model_config_from_dict
     from context_encoder.device import resolve_device
-    from context_encoder.representation.features import LAYERS, check_layer, random_generator
+    from context_encoder.representation.features import LAYERS, random_generator
 
     device = resolve_device(args.device)
     if args.checkpoint is not None:
@@ -63,8 +68,10 @@ def load_model(args: argparse.Namespace) -> tuple[nn.Module, ModelConfig, str, s
         _check_random_model(cfg)
         gen = random_generator(cfg, args.seed).to(device)
         source = f"random-init seed {args.seed}"
-    layer = args.layer or LAYERS[cfg.arch][0]
-    check_layer(cfg, layer)
+    allowed = (layers or LAYERS)[cfg.arch]
+    layer = args.layer or allowed[0]
+    if layer not in allowed:
+        raise ValueError(f"layer '{layer}' is not one of {allowed} for arch '{cfg.arch}'")
     if args.batch_size < 1:
         raise ValueError("--batch-size must be >= 1")
     return gen, cfg, layer, source

@@ -17,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("probe", help="linear-probe or fine-tune an encoder on a labelled image folder",
                        description="Classify TRAIN/<class>/* and TEST/<class>/* (class = sub-folder) from the "
                        "encoder's features: 'linear' fits a logistic regression on frozen features, 'finetune' "
-                       "trains encoder + linear head. Prints top-1 accuracy and writes a JSON result.")
+                       "trains encoder + linear head. Prints top-1 accuracy and writes a JSON result. (Semantic "
+                       "segmentation transfer: context-encoder segment.)")
     p.add_argument("--train", type=Path, required=True, help="labelled training folder (class = sub-folder)")
     p.add_argument("--test", type=Path, required=True, help="labelled test folder with the same classes")
     p.add_argument("--mode", choices=MODES, default="linear",

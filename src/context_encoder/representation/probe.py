@@ -153,11 +153,15 @@ def finetune(generator: nn.Module, train: LabelledImages, test: LabelledImages, 
              device: torch.device | str = "cpu") -> dict[str, float]:
     """Train encoder + linear head end to end (Adam, random flips), then score ``test``.
 
-    The generator is modified in place. Returns top-1 on the test and training sets.
+    ``seed`` draws the head's init, the order and the flips. The generator is modified in place.
+    Returns top-1 on the test and training sets.
     """
     device = torch.device(device)
     dim = extract(generator, train.images[:2], layer=layer, pool=pool, device=device).shape[1]
-    model = FeatureClassifier(generator, layer=layer, pool=pool, dim=dim, n_classes=len(train.classes)).to(device)
+    with torch.random.fork_rng(devices=[]):  # the head's init from ``seed`` too: the same run, the same result
+        torch.manual_seed(seed)
+        model = FeatureClassifier(generator, layer=layer, pool=pool, dim=dim, n_classes=len(train.classes))
+    model = model.to(device)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     g = torch.Generator().manual_seed(seed)
     n = train.images.shape[0]
