@@ -200,13 +200,13 @@ def _resume(state: TrainState, run_dir: Path, ema: float) -> tuple[int, int | No
 
 def _initialize(state: TrainState, spec: str) -> None:
     """Start the generator from trained weights whose architecture matches the run's. A center
-    net may start a whole-image one (``full_image``, ``skips`` and ``hole_fill`` are the differences
-    allowed): the layers they share (encoder, bottleneck, the up-convs of the same shape) are
-    loaded, the rest keep their random init."""
+    net may start a whole-image one (``full_image``, ``skips``, ``hole_fill`` and ``bottleneck`` are
+    the differences allowed): the layers they share by name and shape (the encoder, the bottleneck
+    and up-convs where their shapes agree) are loaded, the rest keep their random init."""
     weights = resolve_weights(spec)
     saved = read_model_config(weights)
     diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name)]
-    if diff and set(diff) <= {"full_image", "skips", "hole_fill"}:
+    if diff and set(diff) <= {"full_image", "skips", "hole_fill", "bottleneck"}:
         fresh = load_shared_state(unwrap(state.generator), weights)
         print(f"--init {shown(spec)}: shared layers loaded; {len(fresh)} tensors start at random "
               f"({', '.join(sorted({k.rsplit('.', 1)[0] for k in fresh}))})")
