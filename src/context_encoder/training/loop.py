@@ -46,7 +46,6 @@ from context_encoder.config import TrainConfig, task_of, to_dict
 from context_encoder.data import ImageFolderDataset, StepBatchSampler, find_images, split_files
 from context_encoder.device import (
     Runtime,
-    average_buffers,
     is_main_process,
     setup_runtime,
     shutdown,
@@ -59,6 +58,7 @@ from context_encoder.models import build_discriminator, build_generator, set_den
 from context_encoder.names import shown
 from context_encoder.training.budget import check_budget
 from context_encoder.training.ema import WeightEMA
+from context_encoder.training.global_bn import global_batchnorm
 from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
 from context_encoder.training.resume import check_resume, planned_total
 from context_encoder.training.run_dir import (
@@ -136,6 +136,8 @@ def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> Train
     if cfg.loss.kind != "l2":
         size = cfg.model.image_size // 2 if task.disc_on_center else cfg.model.image_size
         disc = build_discriminator(cfg.model, size).to(runtime.device, memory_format=fmt)
+    if fast and runtime.distributed:  # BatchNorm over the global batch: the run is one run on W x B images
+        gen, disc = global_batchnorm(gen), disc and global_batchnorm(disc)
     o = cfg.optim
     impl = {"fused": True} if fast and runtime.device.type in ("cpu", "cuda") else {}
     opt_g = torch.optim.Adam(gen.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2), **impl)
@@ -217,9 +219,8 @@ def _initialize(state: TrainState, spec: str) -> None:
 
 
 def _checkpoint(state: TrainState, run_dir: Path, step: int, plan: int) -> None:
-    average_buffers(unwrap(state.generator), state.runtime)
-    if state.discriminator is not None:
-        average_buffers(unwrap(state.discriminator), state.runtime)
+    """Rank 0 writes the step; every rank holds the same nets, BatchNorm statistics and weight
+    average (training/global_bn.py), so its files are the job's, not rank 0's."""
     if not state.runtime.is_main:
         return
     ts = {"opt_g": state.opt_g.state_dict(), "scaler": state.scaler.state_dict(), "schedule_total": plan}
