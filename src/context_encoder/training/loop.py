@@ -89,21 +89,25 @@ class TrainResult:
 
 
 class MaskedImages(torch.utils.data.Dataset):
-    """(uint8 crop (3,S,S), uint8 mask (1,S,S), uint8 paste hole (1,S,S)) triples, the masks drawn
-    from the sample seed; the paste hole (the photo's hole, for the Poisson-paste loss) is the mask
-    itself unless ``paste_holes`` picks part of it."""
+    """(uint8 crop (3,S,S), uint8 mask (1,S,S), uint8 paste hole (1,S,S)) triples for the
+    (index, sample seed, batch seed) items of :class:`StepBatchSampler`. The mask is drawn from the
+    sample seed, or with ``per_batch`` from the batch seed (every sample of a step, on every rank,
+    gets the same mask: ``--region-masks lua-batch``); the paste hole (the photo's hole, for the
+    Poisson-paste loss) is the mask itself unless ``paste_holes`` picks part of it."""
 
-    def __init__(self, images: ImageFolderDataset, masks: MaskFn, paste_holes: PasteHoles | None = None) -> None:
-        self.images, self.masks, self.paste_holes = images, masks, paste_holes
+    def __init__(self, images: ImageFolderDataset, masks: MaskFn, paste_holes: PasteHoles | None = None, *,
+                 per_batch: bool = False) -> None:
+        self.images, self.masks, self.paste_holes, self.per_batch = images, masks, paste_holes, per_batch
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        g = torch.Generator().manual_seed(item[1] + 7)
-        mask = self.masks(1, g)[0]
+    def __getitem__(self, item: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index, sample_seed, batch_seed = item
+        g = torch.Generator().manual_seed(sample_seed + 7)
+        mask = self.masks(1, torch.Generator().manual_seed(batch_seed) if self.per_batch else g)[0]
         paste = mask if self.paste_holes is None else self.paste_holes(mask, g)
-        return self.images[item], mask.to(torch.uint8), paste.to(torch.uint8)
+        return self.images[index, sample_seed], mask.to(torch.uint8), paste.to(torch.uint8)
 
 
 def mask_sampler_for(cfg: TrainConfig) -> MaskFn:
@@ -316,7 +320,8 @@ def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, split: tuple[list
     sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
                                start_step=start, rank=rt.rank, world_size=rt.world_size)
     masks = mask_sampler_for(cfg)
-    loader = DataLoader(MaskedImages(train_set, masks, paste_holes_for(cfg)), batch_sampler=sampler,
+    dataset = MaskedImages(train_set, masks, paste_holes_for(cfg), per_batch=cfg.mask.region_masks == "lua-batch")
+    loader = DataLoader(dataset, batch_sampler=sampler,
                         num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
                         persistent_workers=cfg.data.workers > 0, worker_init_fn=ignore_stop_signals)
     preview = _preview_batch(val_set or train_set, masks, cfg.seed)
