@@ -18,15 +18,13 @@ import contextlib
 import dataclasses
 import json
 import math
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from context_encoder.atomic import atomic_path, locked_folder, open_append, write_text
@@ -60,6 +58,7 @@ from context_encoder.training.budget import check_budget
 from context_encoder.training.ema import WeightEMA
 from context_encoder.training.global_bn import global_batchnorm
 from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
+from context_encoder.training.logs import Throughput, log_row, open_tensorboard
 from context_encoder.training.resume import check_resume, planned_total
 from context_encoder.training.run_dir import (
     check_run_dir,
@@ -71,6 +70,9 @@ from context_encoder.training.run_dir import (
 from context_encoder.training.samples import preview_grid
 from context_encoder.training.step import TrainState, train_step
 from context_encoder.training.validation import held_out, validation_batch
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class TrainingDiverged(ValueError):
@@ -332,8 +334,7 @@ def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, split: tuple[list
         prepare_run_dir(run_dir, overwrite=overwrite)
         trim_metrics(run_dir, start)
         write_text(run_dir / "config.json", json.dumps(to_dict(cfg), indent=2))
-        # A resumed run drops the TensorBoard events logged after its checkpoint.
-        writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
+        writer = open_tensorboard(run_dir, start)
     try:
         step, stopped_by = _loop(cfg, state, loader, (preview, val_batch), run_dir, (start, total, plan), writer)
     finally:
@@ -357,7 +358,7 @@ def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, shown_batches
     rt = state.runtime
     bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not rt.is_main,
                dynamic_ncols=True)
-    clock = _Throughput()
+    clock = Throughput()
     step, saved, stopping = start, start or None, False  # saved: the last step with a (good) checkpoint
     bad = torch.zeros((), dtype=torch.bool, device=rt.device)  # a non-finite loss since the last check
     metrics_file = open_append(run_dir / "metrics.jsonl") if rt.is_main else contextlib.nullcontext()
@@ -381,14 +382,16 @@ def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, shown_batches
                        "img_per_s": clock.rate()}
                 bar.set_postfix({k: v for k, v in row.items() if k != "step"})
                 if metrics is not None:
-                    _log(metrics, writer, row)
+                    log_row(metrics, writer, row)
             if rt.is_main and (step % cfg.sample_every == 0 or step == total):
                 shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
                 with atomic_path(run_dir / "samples" / f"step_{step:07d}.png") as path:
-                    writer.add_image("samples", preview_grid(shown, *preview, state, path), step)
+                    grid = preview_grid(shown, *preview, state, path)
+                if writer is not None:
+                    writer.add_image("samples", grid, step)
             if val_batch is not None and (step % cfg.val_every == 0 or step == total):
                 shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
-                _log(metrics, writer, {"step": step, **held_out(shown, val_batch, state)})
+                log_row(metrics, writer, {"step": step, **held_out(shown, val_batch, state)})
             if step % cfg.ckpt_every == 0 or step == total or stopping:
                 _check_finite(state, bad, step, saved, run_dir, weights=True)
                 _checkpoint(state, run_dir, step, plan)
@@ -396,27 +399,6 @@ def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, shown_batches
             if stopping:
                 break
     return step, stop.received if stopping and step < total else None
-
-
-class _Throughput:
-    """Images per second since the last call of :meth:`rate`."""
-
-    def __init__(self) -> None:
-        self.t0, self.seen = time.perf_counter(), 0
-
-    def rate(self) -> float:
-        out = round(self.seen / (time.perf_counter() - self.t0), 2)
-        self.t0, self.seen = time.perf_counter(), 0
-        return out
-
-
-def _log(metrics: BinaryIO, writer: SummaryWriter, row: dict[str, float]) -> None:
-    """One metrics.jsonl line (flushed: a crash loses no logged row) and its TensorBoard scalars."""
-    metrics.write((json.dumps(row) + "\n").encode())
-    metrics.flush()
-    for k, v in row.items():
-        if k != "step":
-            writer.add_scalar(k, v, row["step"])
 
 
 def _check_finite(state: TrainState, bad: torch.Tensor, step: int, saved: int | None, run_dir: Path, *,
