@@ -69,7 +69,7 @@ def test_step_sampler_resumes_and_shards() -> None:
     assert [next(resumed) for _ in range(3)] == first[4:]
     r0 = next(iter(StepBatchSampler(10, batch_size=2, seed=1, rank=0, world_size=2)))
     r1 = next(iter(StepBatchSampler(10, batch_size=2, seed=1, rank=1, world_size=2)))
-    assert not {i for i, _ in r0} & {i for i, _ in r1}
+    assert not {i for i, *_ in r0} & {i for i, *_ in r1}
     tiny = next(iter(StepBatchSampler(3, batch_size=8, seed=0)))
     assert len(tiny) == 8  # a folder smaller than a batch still fills it
 

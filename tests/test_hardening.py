@@ -319,7 +319,7 @@ SHUTIL = {"copy", "copy2", "copyfile", "copytree", "move"}  # as shutil.NAME
 PASSED_IN = {
     "training/samples.py": {"save_image": "its path is the atomic_path of loop._loop"},
     "inpainting/export.py": {"save": "onnx.save and torch.jit.save to the atomic_path of commands/export.py"},
-    "training/loop.py": {"SummaryWriter": "TensorBoard's own event files (docs/reliability.md: not covered)"},
+    "training/logs.py": {"SummaryWriter": "TensorBoard's own event files (docs/reliability.md: not covered)"},
 }
 
 

@@ -100,3 +100,29 @@ def test_lua_region_masks_are_crops_of_the_one_pattern_with_a_share_in_20_30() -
     for m in masks:  # each mask matches the pattern at some offset, pixel for pixel
         agree = torch.nn.functional.conv2d(p, m[None]) + torch.nn.functional.conv2d(1 - p, 1 - m[None])
         assert agree.max().item() == 32 * 32
+
+
+def test_lua_batch_masks_give_one_crop_per_global_batch_on_every_rank(image_dir: Path) -> None:
+    """--region-masks lua-batch (train_random.lua): all images of a step share one crop of the
+    pattern, on every rank of a distributed run, and the next step takes another; --region-masks lua
+    crops per sample."""
+    from context_encoder.data import ImageFolderDataset, StepBatchSampler, find_images
+    from context_encoder.training.loop import MaskedImages
+
+    images = ImageFolderDataset(find_images([image_dir]), image_size=32, load_size=36)
+    lua = LuaRegionMasks(32, seed=0, size=400)
+
+    def step_masks(per_batch: bool, batch: int, world: int) -> list[torch.Tensor]:
+        """The masks of steps 0 and 1 of every rank, each (world * batch, 1, 32, 32)."""
+        data = MaskedImages(images, lua, per_batch=per_batch)
+        ranks = [iter(StepBatchSampler(len(images), batch_size=batch, seed=5, rank=r, world_size=world))
+                 for r in range(world)]
+        return [torch.stack([data[item][1] for it in ranks for item in next(it)]) for _ in range(2)]
+
+    first, second = step_masks(True, 4, 1)
+    assert all(torch.equal(m, first[0]) for m in first) and all(torch.equal(m, second[0]) for m in second)
+    assert not torch.equal(first[0], second[0])
+    assert 0.2 < first[0].float().mean() < 0.3
+    assert all(torch.equal(a, b) for a, b in zip(step_masks(True, 2, 2), (first, second)))  # 2 ranks of 2
+    per_sample = step_masks(False, 4, 1)[0]
+    assert len({m.numpy().tobytes() for m in per_sample}) == 4

@@ -57,6 +57,21 @@ def test_resume_reproduces_uninterrupted_run(image_dir: Path, tmp_path: Path) ->
         torch.testing.assert_close(pa, pb, atol=1e-5, rtol=1e-4, msg=name)
 
 
+def test_resume_with_loader_workers_reproduces_an_uninterrupted_run(image_dir: Path, tmp_path: Path) -> None:
+    """Random masks drawn in 2 DataLoader worker processes, stopped at step 2 and resumed: the
+    run is the one-process, uninterrupted one (the data stream depends on (seed, step) alone)."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    block = ["--data", str(image_dir), "--mask", "block", *TINY]
+    assert main(["train", *block, "--steps", "4", "--out", str(full)]) == 0
+    assert main(["train", *block, "--steps", "2", "--out", str(part), "--workers", "2"]) == 0
+    assert main(["train", "--resume", str(part), "--steps", "4", "--workers", "2"]) == 0
+    a, b = _metrics(full), _metrics(part)
+    assert [r["step"] for r in b] == [1, 2, 3, 4]
+    for ra, rb in zip(a, b):
+        for key in ("loss_rec", "loss_d", "loss_g"):
+            assert ra[key] == pytest.approx(rb[key], rel=1e-4, abs=1e-6), (ra["step"], key)
+
+
 @pytest.mark.parametrize(("mask", "arch"), [("block", "center"), ("region", "center"), ("center", "autoencoder")])
 def test_other_masks_and_archs_train(image_dir: Path, tmp_path: Path, mask: str, arch: str) -> None:
     run = tmp_path / "run"

@@ -22,7 +22,8 @@ RESAMPLES = ("bicubic", "bilinear")
 WEIGHTINGS = ("ring", "lua-uniform", "lua-context")
 HOLE_FILLS = ("mean", "harmonic")  # what hidden pixels hold when the net sees them (masks.fill_hole)
 MASKS = ("center", "block", "region", "folder", "none")  # none: no hole (an autoencoder of any arch)
-REGION_MASKS = ("per-image", "lua")  # --mask region: fresh noise per image | train_random.lua's one pattern
+# --mask region: fresh noise per image | crops of train_random.lua's one pattern, per sample | per batch
+REGION_MASKS = ("per-image", "lua", "lua-batch")
 TASKS = ("center", "whole-image", "autoencoder")  # what a run learns: task_of(), from arch, mask and full_image
 LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
@@ -97,8 +98,10 @@ class DataConfig:
 class MaskConfig:
     kind: str = "center"  # center | block | region | folder | none
     folder: str = ""  # PNG masks (white = hole) for kind == "folder"
-    # kind == "region": per-image (fresh noise and crop per image) | lua (train_random.lua: one
-    # 10000² pattern drawn once from the seed, a random crop of it per sample). docs/fidelity.md
+    # kind == "region": per-image (fresh noise and crop per image) | lua (train_random.lua's one
+    # 10000² pattern drawn once from the seed, a random crop of it per sample) | lua-batch (the
+    # same pattern, one crop per step shared by the whole global batch, as train_random.lua).
+    # docs/fidelity.md
     region_masks: str = "per-image"
     # With loss.paste = poisson: PNG masks whose crops give the photo's hole inside a center net's
     # hidden square (as ``inpaint`` meets holes: the net hides the square, the photo's hole is any

@@ -165,8 +165,10 @@ def split_files(files: Sequence[Path], val_fraction: float, seed: int = 0) -> tu
     return train, val
 
 
-class StepBatchSampler(Sampler[list[tuple[int, int]]]):
-    """Yields, for steps ``start_step, start_step + 1, …``, this rank's batch of (index, seed).
+class StepBatchSampler(Sampler[list[tuple[int, int, int]]]):
+    """Yields, for steps ``start_step, start_step + 1, …``, this rank's batch of (index, sample
+    seed, batch seed); the batch seed is one per step, the same for every sample of the global
+    batch on every rank (for what a whole batch shares, e.g. ``--region-masks lua-batch``).
 
     Each epoch is a permutation drawn from (seed, epoch); a global batch is split across ranks
     (what DistributedSampler does). Because batch k depends only on (seed, k), resuming at step k
@@ -187,7 +189,7 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
         reps = -(-need // self.n)  # tiny datasets: repeat the permutation to fill a batch
         return torch.cat([torch.randperm(self.n, generator=g) for _ in range(reps)])[:need]
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
         step, epoch, order = self.start_step, -1, torch.empty(0, dtype=torch.long)
         while True:
             e, b = divmod(step, self.steps_per_epoch)
@@ -195,6 +197,7 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
                 epoch, order = e, self._epoch_order(e)
             lo = b * self.global_batch + self.rank * self.batch_size
             idx = order[lo : lo + self.batch_size].tolist()
-            base = (self.seed * 1_000_003 + step) * self.global_batch + self.rank * self.batch_size
-            yield [(i, base + j) for j, i in enumerate(idx)]
+            batch_seed = self.seed * 1_000_003 + step
+            base = batch_seed * self.global_batch + self.rank * self.batch_size
+            yield [(i, base + j, batch_seed) for j, i in enumerate(idx)]
             step += 1

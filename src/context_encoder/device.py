@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from dataclasses import dataclass
 
@@ -107,7 +108,9 @@ def setup_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     if world > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        # CPU tensors (the stop-signal flag, training/interrupt.py) go through gloo on a GPU job too,
+        # so agreeing on a stop never waits for the GPU.
+        dist.init_process_group("cpu:gloo,cuda:nccl" if dev.type == "cuda" else "gloo")
     return Runtime(dev, resolve_amp_dtype(dev, precision), rank, world)
 
 
@@ -117,18 +120,17 @@ def shutdown(runtime: Runtime) -> None:
 
 
 def wrap_ddp(module: nn.Module, runtime: Runtime) -> nn.Module:
-    """DistributedDataParallel around ``module`` when distributed, else the module itself."""
+    """DistributedDataParallel around ``module`` when distributed, else the module itself.
+
+    DDP's broadcast of rank 0's buffers before every forward is turned off: the BatchNorm layers of
+    a distributed run compute the same running statistics on every rank (training/global_bn.py),
+    so there is nothing to broadcast. torch 2.14 renamed the switch (``broadcast_buffers`` warns);
+    the name this torch knows is used.
+    """
     if not runtime.distributed:
         return module
+    ddp = nn.parallel.DistributedDataParallel
+    renamed = "forward_sync_buffers" in inspect.signature(ddp).parameters
+    no_broadcast = {"forward_sync_buffers": False} if renamed else {"broadcast_buffers": False}
     ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
-
-
-def average_buffers(module: nn.Module, runtime: Runtime) -> None:
-    """Average BatchNorm running statistics across ranks (before saving)."""
-    if not runtime.distributed:
-        return
-    for buf in module.buffers():
-        if buf.is_floating_point():
-            dist.all_reduce(buf)
-            buf.div_(runtime.world_size)
+    return ddp(module, device_ids=ids, **no_broadcast)

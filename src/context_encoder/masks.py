@@ -117,8 +117,9 @@ def lua_region_pattern(image_size: int, seed: int, size: int = LUA_PATTERN_SIZE,
 class LuaRegionMasks:
     """Random-region masks as ``train_random.lua`` makes them: one pattern drawn once per run from
     ``seed`` (:func:`lua_region_pattern`); each mask is a random crop of it whose hole share lies
-    strictly in (20 %, 30 %), redrawn until it does. Lua gives a whole batch one crop; here each
-    sample draws its own crop from its sample generator (docs/fidelity.md)."""
+    strictly in (20 %, 30 %), redrawn until it does. Each call draws its crops from the generator
+    it is given: a sample's (``--region-masks lua``) or one generator per step shared by the whole
+    batch (``lua-batch``: one crop per batch, as Lua; training/loop.py's ``MaskedImages``)."""
 
     def __init__(self, image_size: int, seed: int, size: int = LUA_PATTERN_SIZE,
                  share: tuple[float, float] = (0.2, 0.3)) -> None:
@@ -226,9 +227,10 @@ class MaskSampler:
                  region_masks: str = "per-image", seed: int = 0) -> None:
         self.kind, self.image_size, self.overlap = kind, image_size, overlap
         self.folder = MaskFolder(folder, image_size) if kind == "folder" else None
-        # --region-masks lua: train_random.lua's one pattern, drawn here (before any DataLoader
-        # worker forks, so they share it)
-        self.lua = LuaRegionMasks(image_size, seed) if kind == "region" and region_masks == "lua" else None
+        # --region-masks lua / lua-batch: train_random.lua's one pattern, drawn here (before any
+        # DataLoader worker forks, so they share it)
+        lua = kind == "region" and region_masks in ("lua", "lua-batch")
+        self.lua = LuaRegionMasks(image_size, seed) if lua else None
 
     def __call__(self, n: int, generator: torch.Generator) -> torch.Tensor:
         s = self.image_size

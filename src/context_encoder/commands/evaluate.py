@@ -108,6 +108,9 @@ def _check_report(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from context_encoder.extras import require
+
+    require("eval", "evaluation (SSIM, the baselines)")
     from context_encoder.device import resolve_device
     from context_encoder.evaluation.evaluate import evaluate
     from context_encoder.evaluation.report import format_table, write_report

@@ -31,21 +31,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from context_encoder.atomic import atomic_path, check_output, check_target
     from context_encoder.checkpoint import checkpoint_files, load_generator
+    from context_encoder.extras import require
     from context_encoder.inpainting.export import export_generator, parity
 
+    if args.fmt == "onnx":
+        require("export", "ONNX export")
     opset = _check_opset(args.fmt, args.opset)
     check_target(args.output, overwrite=args.overwrite)
     check_output(args.output, files={"checkpoint's file": checkpoint_files(args.checkpoint)})
     generator, cfg = load_generator(args.checkpoint, "cpu", arch=args.arch)
     # Exported and checked under a temporary name: a failed check leaves any older file as it was.
     with atomic_path(args.output) as tmp:
-        try:
-            export_generator(generator, cfg, tmp, fmt=args.fmt, opset=opset)
-            if args.fmt == "onnx":
-                _check_written_opset(tmp, opset)
-            diff = parity(tmp, generator, cfg, fmt=args.fmt)
-        except ImportError as err:
-            raise ValueError(f"{err.name or err} is not installed: pip install 'context-encoder[export]'") from err
+        export_generator(generator, cfg, tmp, fmt=args.fmt, opset=opset)
+        if args.fmt == "onnx":
+            _check_written_opset(tmp, opset)
+        diff = parity(tmp, generator, cfg, fmt=args.fmt)
         if diff > TOLERANCE:
             raise ValueError(f"exported model differs from PyTorch by {diff:.2e} (> {TOLERANCE:g}); nothing written")
     print(f"wrote {shown(args.output)} ({args.fmt}, max abs difference to PyTorch {diff:.1e} at batch sizes 1 and 3)")
@@ -58,10 +58,8 @@ def _check_opset(fmt: str, opset: int | None) -> int:
         return OPSET
     if fmt != "onnx":
         raise ValueError("--opset is for --format onnx")
-    try:
-        import onnx
-    except ImportError as err:
-        raise ValueError("onnx is not installed: pip install 'context-encoder[export]'") from err
+    import onnx  # run() checked the export extra
+
     newest = onnx.defs.onnx_opset_version()
     if not 1 <= opset <= newest:
         raise ValueError(f"--opset must be in [1, {newest}] (the opsets this onnx {onnx.__version__} knows), "

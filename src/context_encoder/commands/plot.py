@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from context_encoder.atomic import check_output, check_target
     from context_encoder.checkpoint import run_files
+    from context_encoder.extras import require
+
+    require("viz", "plotting", modules=("matplotlib",))
     from context_encoder.training.plots import plot_metrics
 
     if args.window < 1:

@@ -126,6 +126,9 @@ def serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from context_encoder.extras import require
+
+    require("serve", "serving")
     if not (math.isfinite(args.max_upload_mb) and math.isfinite(args.max_pixels)):
         raise ValueError("--max-upload-mb and --max-pixels must be finite numbers")
     limits = Limits(max_upload_bytes=round(args.max_upload_mb * MB), max_pixels=round(args.max_pixels),

@@ -37,8 +37,9 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--mask": ("mask.kind", str, MASKS, "hole shape seen in training"),
     "--mask-dir": ("mask.folder", str, None, "folder of PNG masks (white = hole) for --mask folder"),
     "--region-masks": ("mask.region_masks", str, REGION_MASKS, "with --mask region: per-image (fresh noise per "
-                       "image) or lua (train_random.lua: one 10000² pattern drawn once from --seed, a random crop "
-                       "per sample)"),
+                       "image), lua (train_random.lua's one 10000² pattern drawn once from --seed, a random crop "
+                       "per sample) or lua-batch (that pattern, one crop per step for the whole batch, as "
+                       "train_random.lua)"),
     "--loss": ("loss.kind", str, LOSSES, "l2, adversarial only, or joint (0.999 L2 + 0.001 adv)"),
     "--rec-loss": ("loss.rec", str, REC_LOSSES, "reconstruction term: l2 (paper) or log-l2 (per-image "
                    "log MSE: maximises the mean PSNR that evaluate reports)"),

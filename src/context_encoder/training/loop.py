@@ -18,15 +18,13 @@ import contextlib
 import dataclasses
 import json
 import math
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from context_encoder.atomic import atomic_path, locked_folder, open_append, write_text
@@ -46,7 +44,6 @@ from context_encoder.config import TrainConfig, task_of, to_dict
 from context_encoder.data import ImageFolderDataset, StepBatchSampler, find_images, split_files
 from context_encoder.device import (
     Runtime,
-    average_buffers,
     is_main_process,
     setup_runtime,
     shutdown,
@@ -59,7 +56,9 @@ from context_encoder.models import build_discriminator, build_generator, set_den
 from context_encoder.names import shown
 from context_encoder.training.budget import check_budget
 from context_encoder.training.ema import WeightEMA
+from context_encoder.training.global_bn import global_batchnorm
 from context_encoder.training.interrupt import StopSignals, ignore_stop_signals
+from context_encoder.training.logs import Throughput, log_row, open_tensorboard
 from context_encoder.training.resume import check_resume, planned_total
 from context_encoder.training.run_dir import (
     check_run_dir,
@@ -71,6 +70,9 @@ from context_encoder.training.run_dir import (
 from context_encoder.training.samples import preview_grid
 from context_encoder.training.step import TrainState, train_step
 from context_encoder.training.validation import held_out, validation_batch
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class TrainingDiverged(ValueError):
@@ -89,21 +91,25 @@ class TrainResult:
 
 
 class MaskedImages(torch.utils.data.Dataset):
-    """(uint8 crop (3,S,S), uint8 mask (1,S,S), uint8 paste hole (1,S,S)) triples, the masks drawn
-    from the sample seed; the paste hole (the photo's hole, for the Poisson-paste loss) is the mask
-    itself unless ``paste_holes`` picks part of it."""
+    """(uint8 crop (3,S,S), uint8 mask (1,S,S), uint8 paste hole (1,S,S)) triples for the
+    (index, sample seed, batch seed) items of :class:`StepBatchSampler`. The mask is drawn from the
+    sample seed, or with ``per_batch`` from the batch seed (every sample of a step, on every rank,
+    gets the same mask: ``--region-masks lua-batch``); the paste hole (the photo's hole, for the
+    Poisson-paste loss) is the mask itself unless ``paste_holes`` picks part of it."""
 
-    def __init__(self, images: ImageFolderDataset, masks: MaskFn, paste_holes: PasteHoles | None = None) -> None:
-        self.images, self.masks, self.paste_holes = images, masks, paste_holes
+    def __init__(self, images: ImageFolderDataset, masks: MaskFn, paste_holes: PasteHoles | None = None, *,
+                 per_batch: bool = False) -> None:
+        self.images, self.masks, self.paste_holes, self.per_batch = images, masks, paste_holes, per_batch
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        g = torch.Generator().manual_seed(item[1] + 7)
-        mask = self.masks(1, g)[0]
+    def __getitem__(self, item: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index, sample_seed, batch_seed = item
+        g = torch.Generator().manual_seed(sample_seed + 7)
+        mask = self.masks(1, torch.Generator().manual_seed(batch_seed) if self.per_batch else g)[0]
         paste = mask if self.paste_holes is None else self.paste_holes(mask, g)
-        return self.images[item], mask.to(torch.uint8), paste.to(torch.uint8)
+        return self.images[index, sample_seed], mask.to(torch.uint8), paste.to(torch.uint8)
 
 
 def mask_sampler_for(cfg: TrainConfig) -> MaskFn:
@@ -136,6 +142,8 @@ def build_gan(cfg: TrainConfig, runtime: Runtime, *, fast: bool = True) -> Train
     if cfg.loss.kind != "l2":
         size = cfg.model.image_size // 2 if task.disc_on_center else cfg.model.image_size
         disc = build_discriminator(cfg.model, size).to(runtime.device, memory_format=fmt)
+    if fast and runtime.distributed:  # BatchNorm over the global batch: the run is one run on W x B images
+        gen, disc = global_batchnorm(gen), disc and global_batchnorm(disc)
     o = cfg.optim
     impl = {"fused": True} if fast and runtime.device.type in ("cpu", "cuda") else {}
     opt_g = torch.optim.Adam(gen.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2), **impl)
@@ -218,9 +226,8 @@ def _initialize(state: TrainState, spec: str) -> None:
 
 
 def _checkpoint(state: TrainState, run_dir: Path, step: int, plan: int) -> None:
-    average_buffers(unwrap(state.generator), state.runtime)
-    if state.discriminator is not None:
-        average_buffers(unwrap(state.discriminator), state.runtime)
+    """Rank 0 writes the step; every rank holds the same nets, BatchNorm statistics and weight
+    average (training/global_bn.py), so its files are the job's, not rank 0's."""
     if not state.runtime.is_main:
         return
     ts = {"opt_g": state.opt_g.state_dict(), "scaler": state.scaler.state_dict(), "schedule_total": plan}
@@ -316,7 +323,8 @@ def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, split: tuple[list
     sampler = StepBatchSampler(len(train_set), batch_size=cfg.batch_size, seed=cfg.seed,
                                start_step=start, rank=rt.rank, world_size=rt.world_size)
     masks = mask_sampler_for(cfg)
-    loader = DataLoader(MaskedImages(train_set, masks, paste_holes_for(cfg)), batch_sampler=sampler,
+    dataset = MaskedImages(train_set, masks, paste_holes_for(cfg), per_batch=cfg.mask.region_masks == "lua-batch")
+    loader = DataLoader(dataset, batch_sampler=sampler,
                         num_workers=cfg.data.workers, pin_memory=rt.device.type == "cuda",
                         persistent_workers=cfg.data.workers > 0, worker_init_fn=ignore_stop_signals)
     preview = _preview_batch(val_set or train_set, masks, cfg.seed)
@@ -327,8 +335,7 @@ def _run_claimed(cfg: TrainConfig, rt: Runtime, run_dir: Path, split: tuple[list
         prepare_run_dir(run_dir, overwrite=overwrite)
         trim_metrics(run_dir, start)
         write_text(run_dir / "config.json", json.dumps(to_dict(cfg), indent=2))
-        # A resumed run drops the TensorBoard events logged after its checkpoint.
-        writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
+        writer = open_tensorboard(run_dir, start)
     try:
         step, stopped_by = _loop(cfg, state, loader, (preview, val_batch), run_dir, (start, total, plan), writer)
     finally:
@@ -352,7 +359,7 @@ def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, shown_batches
     rt = state.runtime
     bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not rt.is_main,
                dynamic_ncols=True)
-    clock = _Throughput()
+    clock = Throughput()
     step, saved, stopping = start, start or None, False  # saved: the last step with a (good) checkpoint
     bad = torch.zeros((), dtype=torch.bool, device=rt.device)  # a non-finite loss since the last check
     metrics_file = open_append(run_dir / "metrics.jsonl") if rt.is_main else contextlib.nullcontext()
@@ -376,14 +383,16 @@ def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, shown_batches
                        "img_per_s": clock.rate()}
                 bar.set_postfix({k: v for k, v in row.items() if k != "step"})
                 if metrics is not None:
-                    _log(metrics, writer, row)
+                    log_row(metrics, writer, row)
             if rt.is_main and (step % cfg.sample_every == 0 or step == total):
                 shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
                 with atomic_path(run_dir / "samples" / f"step_{step:07d}.png") as path:
-                    writer.add_image("samples", preview_grid(shown, *preview, state, path), step)
+                    grid = preview_grid(shown, *preview, state, path)
+                if writer is not None:
+                    writer.add_image("samples", grid, step)
             if val_batch is not None and (step % cfg.val_every == 0 or step == total):
                 shown = state.ema.shadow if state.ema is not None else unwrap(state.generator)
-                _log(metrics, writer, {"step": step, **held_out(shown, val_batch, state)})
+                log_row(metrics, writer, {"step": step, **held_out(shown, val_batch, state)})
             if step % cfg.ckpt_every == 0 or step == total or stopping:
                 _check_finite(state, bad, step, saved, run_dir, weights=True)
                 _checkpoint(state, run_dir, step, plan)
@@ -391,27 +400,6 @@ def _loop(cfg: TrainConfig, state: TrainState, loader: DataLoader, shown_batches
             if stopping:
                 break
     return step, stop.received if stopping and step < total else None
-
-
-class _Throughput:
-    """Images per second since the last call of :meth:`rate`."""
-
-    def __init__(self) -> None:
-        self.t0, self.seen = time.perf_counter(), 0
-
-    def rate(self) -> float:
-        out = round(self.seen / (time.perf_counter() - self.t0), 2)
-        self.t0, self.seen = time.perf_counter(), 0
-        return out
-
-
-def _log(metrics: BinaryIO, writer: SummaryWriter, row: dict[str, float]) -> None:
-    """One metrics.jsonl line (flushed: a crash loses no logged row) and its TensorBoard scalars."""
-    metrics.write((json.dumps(row) + "\n").encode())
-    metrics.flush()
-    for k, v in row.items():
-        if k != "step":
-            writer.add_scalar(k, v, row["step"])
 
 
 def _check_finite(state: TrainState, bad: torch.Tensor, step: int, saved: int | None, run_dir: Path, *,
