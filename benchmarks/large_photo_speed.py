@@ -6,27 +6,33 @@ smooth waves; the hole an ellipse and two thick strokes scaled with the photo. I
 ``Inpainter.inpaint`` (packaged model, default Poisson paste), ``cv2.inpaint`` Telea (radius 5)
 and ``harmonic_inpaint`` on the same arrays, median of ``--repeats``; the CLI column times one
 ``context-encoder inpaint PHOTO --mask MASK -o OUT`` from a fresh process. Ratios are against
-Telea's in-process time of the same row.
+Telea's in-process time of the same row. Torch's OpenMP threads wait passively (OMP_WAIT_POLICY=
+PASSIVE, set here before torch loads, as ``context-encoder`` sets it): spinning, GNU OpenMP's
+default, made the generator 3-5x slower on a CPU shared with other work.
 
     python benchmarks/large_photo_speed.py [--data ../shared/data] [--repeats 1] [--sizes 4 8 12]
 """
 
 from __future__ import annotations
 
-import argparse
-import subprocess
-import tempfile
-import time
-from pathlib import Path
+import os
 
-import cv2
-import numpy as np
-from machine import describe
-from photo_size_speed import base_photo, median_seconds
-from PIL import Image
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads; the CLI's default (cli.main)
 
-from context_encoder import Inpainter
-from context_encoder.evaluation.baselines import harmonic_inpaint
+import argparse  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from machine import describe  # noqa: E402
+from photo_size_speed import base_photo, median_seconds  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from context_encoder import Inpainter  # noqa: E402
+from context_encoder.evaluation.baselines import harmonic_inpaint  # noqa: E402
 
 
 def painted_hole(h: int, w: int) -> np.ndarray:
@@ -72,7 +78,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--sizes", type=float, nargs="+", default=[4, 8, 12], help="megapixels")
     args = p.parse_args()
-    print(describe())
+    print(describe(), f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
     inpainter = Inpainter.from_pretrained("cpu")
     base = base_photo(args.data)
     inpainter.inpaint(base, painted_hole(*base.shape[:2]))  # warm-up: first-call imports and allocations

@@ -507,7 +507,7 @@ def test_poisson_multigrid_solve_matches_the_direct_one(monkeypatch: pytest.Monk
 
 
 def test_crop_mirrors_past_the_border_like_reflect_index() -> None:
-    from context_encoder.inpainting.inpainter import _crop
+    from context_encoder.inpainting.crops import crop as _crop
     from context_encoder.inpainting.windows import reflect_index
 
     rng = np.random.default_rng(1)
@@ -519,3 +519,58 @@ def test_crop_mirrors_past_the_border_like_reflect_index() -> None:
         want = np.take(np.take(arr, reflect_index(top, side, h), 0), reflect_index(left, side, w), 1)
         got = _crop(arr, top, left, side)
         assert got.dtype == want.dtype and np.array_equal(got, want), (h, w, top, left, side)
+
+
+def test_downscaled_windows_match_a_mirrored_crop_resized_by_area() -> None:
+    """The separable path (windows larger than the photo) gives cv2.INTER_AREA's result on the
+    mirrored crop: pixels within 1 (rounding), and exactly the same model pixels touching a hole."""
+    from context_encoder.inpainting.crops import crop, downscaled
+
+    rng = np.random.default_rng(3)
+    for _ in range(150):
+        h, w = (int(v) for v in rng.integers(10, 120, 2))
+        size = int(rng.choice([8, 16, 32]))
+        side = int(rng.integers(size, 900))
+        top, left = int(rng.integers(-side, h)), int(rng.integers(-side, w))
+        image = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+        hole = rng.random((h, w)) < 0.02
+        want = cv2.resize(np.ascontiguousarray(crop(image, top, left, side)), (size, size),
+                          interpolation=cv2.INTER_AREA)
+        want_hole = cv2.resize(crop(hole, top, left, side).astype(np.float32), (size, size),
+                               interpolation=cv2.INTER_AREA) > 0
+        got = downscaled(image, top, left, side, size)
+        assert got.dtype == np.uint8 and np.abs(got.astype(int) - want).max() <= 1, (h, w, top, left, side)
+        assert np.array_equal(downscaled(hole, top, left, side, size) > 0, want_hole), (h, w, top, left, side)
+
+
+def test_precision_is_validated_and_bf16_stays_within_a_few_grey_levels() -> None:
+    from context_encoder.device import inpaint_dtype
+
+    with pytest.raises(ValueError, match="precision must be one of"):
+        InpaintConfig(precision="fp64")
+    assert inpaint_dtype(torch.device("cpu"), "fp32") is None
+    assert inpaint_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
+    torch.manual_seed(0)
+    net = build_generator(CENTER).eval()
+    image, hole = photo(70, 90), holes(70, 90)
+    fp32, bf16 = (np.asarray(Inpainter(net, CENTER, config=InpaintConfig(precision=p)).inpaint(image, hole))
+                  for p in ("fp32", "bf16"))
+    assert np.array_equal(fp32[~hole], image[~hole]) and np.array_equal(bf16[~hole], image[~hole])
+    assert np.abs(fp32.astype(int) - bf16).max() <= 6
+
+
+def test_inpaint_annotations_say_the_output_takes_the_input_form() -> None:
+    """typing.overload: array in, array out; tensor in, tensor out; PIL image or path in, PIL out."""
+    import typing
+
+    def returns(method: object) -> dict[str, str]:
+        overloads = typing.get_overloads(method)
+        return {f.__annotations__[next(iter(f.__annotations__))]: f.__annotations__["return"] for f in overloads}
+
+    assert returns(Inpainter.inpaint) == {
+        "np.ndarray": "np.ndarray", "torch.Tensor": "torch.Tensor",
+        "Image.Image | str | os.PathLike[str]": "Image.Image", "ImageLike": "Filled"}
+    assert returns(Inpainter.inpaint_batch) == {
+        "Sequence[np.ndarray]": "list[np.ndarray]", "Sequence[torch.Tensor]": "list[torch.Tensor]",
+        "Sequence[Image.Image | str | os.PathLike[str]]": "list[Image.Image]",
+        "Sequence[ImageLike]": "list[Filled]"}

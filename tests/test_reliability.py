@@ -467,8 +467,8 @@ def test_6_an_unexpected_error_in_batch_mode_skips_only_that_file(tiny_checkpoin
         _photo(src / name)
     real = Inpainter.inpaint
 
-    def flaky(self, image, *args, **kwargs):
-        if image.getpixel((0, 0)) == Image.open(src / "b.png").getpixel((0, 0)) and flaky.calls == 1:
+    def flaky(self, image, *args, **kwargs):  # image: the decoded file (a Picture)
+        if image.to_image().getpixel((0, 0)) == Image.open(src / "b.png").getpixel((0, 0)) and flaky.calls == 1:
             flaky.calls += 1
             raise RuntimeError("CUDA out of memory")
         flaky.calls += 1

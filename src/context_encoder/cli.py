@@ -36,6 +36,9 @@ def _one_line(err: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Torch's OpenMP threads spin while they wait for each other (GNU OpenMP's default): on a CPU
+    # shared with other work that made the generator 3-5x slower on 2 threads. Read when torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("CE_DEBUG", "") not in ("", "0")
     warnings.simplefilter("default")

@@ -28,6 +28,7 @@ TASKS = ("center", "whole-image", "autoencoder")  # what a run learns: task_of()
 LOSSES = ("l2", "adv", "joint")
 REC_LOSSES = ("l2", "log-l2")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+INPAINT_PRECISIONS = ("auto", "fp32", "bf16")  # the generator's arithmetic when inpainting (device.inpaint_dtype)
 BLENDS = ("hard", "feather", "poisson")
 TRAIN_PASTES = ("hard", "poisson")  # what the reconstruction loss is taken on (LossConfig.paste)
 EVAL_PROTOCOLS = ("center", "masks", "photos")
@@ -171,7 +172,8 @@ class InpaintConfig:
     at finer scales near its border down to ``finest_scale`` (1 = the photo's own pixels; larger
     is faster and blurrier at the border, never seamed);
     ``batch_size`` windows go through the generator at once; ``flip_tta`` averages each
-    prediction with that of the mirrored window (2x compute).
+    prediction with that of the mirrored window (2x compute). ``precision``: the generator's
+    arithmetic (auto: bf16 on CPUs with native bf16, 3x faster there, else fp32).
     """
 
     blend: str = "poisson"
@@ -179,6 +181,7 @@ class InpaintConfig:
     finest_scale: float = 2.0
     batch_size: int = 16
     flip_tta: bool = False
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         checks = [
@@ -186,6 +189,8 @@ class InpaintConfig:
             (isinstance(self.feather_px, int) and 1 <= self.feather_px <= 256, "feather must be in [1, 256] px"),
             (math.isfinite(self.finest_scale) and 1 <= self.finest_scale <= 64, "finest-scale must be in [1, 64]"),
             (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 1024, "batch-size must be in [1, 1024]"),
+            (self.precision in INPAINT_PRECISIONS,
+             f"precision must be one of {', '.join(INPAINT_PRECISIONS)}, got '{self.precision}'"),
         ]
         for ok, message in checks:
             if not ok:

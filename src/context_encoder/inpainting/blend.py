@@ -41,7 +41,7 @@ def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray) -> np.nd
     rows, cols = np.nonzero(hole)
     # the solve on the hole's box grown by 1 px holds every border pixel it reads
     sub = (slice(max(rows.min() - 1, 0), rows.max() + 2), slice(max(cols.min() - 1, 0), cols.max() + 2))
-    mismatch = original[sub].astype(np.float64) - guide[sub].astype(np.float64)  # (h', w', 3)
+    mismatch = np.subtract(original[sub], guide[sub], dtype=np.int16)  # (h', w', 3), read on the border only
     correction = harmonic_fill(hole[sub], mismatch)  # (n, 3), the same np.nonzero order as rows, cols
     out = guide.copy()
     out[rows, cols] = np.clip(guide[rows, cols] + correction + 0.5, 0, 255).astype(np.uint8)

@@ -70,7 +70,7 @@ def inpaint_file(inpainter: Inpainter, image: Path, output: Path, *, mask: Path 
             else:
                 save_image(picture.to_image(), output)
             return
-    result = inpainter.inpaint(picture.to_image(), hole)  # checks the hole (and warns) before anything is written
+    result = inpainter.inpaint(picture, hole)  # a PIL image; checks the hole (and warns) before anything is written
     save_image(result, output)
 
 

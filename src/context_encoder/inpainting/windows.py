@@ -141,23 +141,26 @@ def refine_windows(rows: np.ndarray, cols: np.ndarray, depth: np.ndarray, *, sca
                    cfg: ModelConfig) -> list[RefineWindow]:
     """Windows at ``scale`` whose hole boxes, on a grid of stride half a box, cover every pixel of
     one hole region (``rows``, ``cols``) that lies within half a box of the hole's border
-    (``depth`` (H, W): px to the nearest known pixel)."""
+    (``depth`` (n,): each pixel's distance to the nearest known pixel)."""
     s = cfg.image_size
     lo, hi = hole_box(cfg)
     side = max(s, round(s * scale))
     box = (hi - lo) * side / s  # hole-box side, image px
     offset = lo * side / s  # the hole box's first row inside the window
     stride = box / 2
-    near = depth[rows, cols] < box / 2
+    near = depth < box / 2
     r, c = rows[near], cols[near]
     origin_r, origin_c = rows.min() - box / 4, cols.min() - box / 4
     # Box k spans [k, k + 2) strides; a pixel at p strides gets weight 1 from the box whose middle
     # half holds it: box floor(p - 0.5). One box per pixel covers the border band fully.
-    ky = np.floor((r + 0.5 - origin_r) / stride - 0.5).astype(int)
-    kx = np.floor((c + 0.5 - origin_c) / stride - 0.5).astype(int)
-    cells = set(zip(ky.tolist(), kx.tolist()))
+    ky = np.floor((r + 0.5 - origin_r) / stride - 0.5).astype(np.int64)
+    kx = np.floor((c + 0.5 - origin_c) / stride - 0.5).astype(np.int64)
+    if not len(ky):
+        return []
+    width = int(kx.max()) + 1  # ky, kx >= 0: the origin is a quarter box before the region
+    cells = np.unique(ky * width + kx)  # sorted by row of boxes, then column
     out = []
-    for y, x in sorted(cells):
+    for y, x in zip((cells // width).tolist(), (cells % width).tolist()):
         top, left = round(origin_r + y * stride - offset), round(origin_c + x * stride - offset)
         out.append(RefineWindow(top, left, side, (top + offset, left + offset, box)))
     return out

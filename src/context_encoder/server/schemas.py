@@ -32,6 +32,7 @@ class InpaintDefaults(BaseModel):
     finest_scale: float
     batch_size: int
     flip_tta: bool
+    precision: str
 
 
 class LimitsInfo(BaseModel):
@@ -70,7 +71,8 @@ def model_info(cfg: ModelConfig, config: InpaintConfig, limits: Limits, *,
         checkpoint=None if checkpoint is None else str(checkpoint),
         sha256=None if checkpoint is None else weights_sha256(checkpoint),
         inpaint=InpaintDefaults(blend=config.blend, feather_px=config.feather_px, finest_scale=config.finest_scale,
-                                batch_size=config.batch_size, flip_tta=config.flip_tta),
+                                batch_size=config.batch_size, flip_tta=config.flip_tta,
+                                precision=config.precision),
         limits=LimitsInfo(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
                           queue_size=limits.queue_size),
     )
