@@ -18,7 +18,8 @@ RANDOM_DEFAULTS = ModelConfig(image_size=32)  # the random-init baseline's model
 
 
 def add_model_args(p: argparse.ArgumentParser, *, layers: str = "center/autoencoder: encoder | bottleneck; alexnet: "
-                   "pool5 | conv5", batch_size: int = 256, batch_help: str = "images per forward pass") -> None:
+                   "pool5 | conv5", batch_size: int = 256, batch_help: str = "images per forward pass",
+                   seed_help: str = "random-init seed; also seeds subsets") -> None:
     """--checkpoint or --random-init (with the flags that shape the random model), layer, device."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path,
@@ -32,7 +33,7 @@ def add_model_args(p: argparse.ArgumentParser, *, layers: str = "center/autoenco
     for name, text in (("nef", "encoder width"), ("ngf", "decoder width"), ("bottleneck", "bottleneck channels")):
         p.add_argument(f"--{name}", type=int, default=getattr(d, name),
                        help=f"--random-init {text} (default: {getattr(d, name)})")
-    p.add_argument("--seed", type=int, default=0, help="random-init seed; also seeds subsets (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help=f"{seed_help} (default: 0)")
     p.add_argument("--layer", default=None, help=f"{layers} (default: the first)")
     p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: auto)")
     p.add_argument("--batch-size", type=int, default=batch_size, help=f"{batch_help} (default: {batch_size})")

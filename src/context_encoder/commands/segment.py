@@ -17,9 +17,10 @@ D = SegmentConfig()
 DESCRIPTION = f"""\
 Fine-tune an encoder for semantic segmentation and report the test mean IoU (the paper's Table 2
 transfer test). An FCN-style head (BatchNorm + 1x1 conv to the classes on the encoder's conv5 map,
-upsampled bilinearly to the input) is trained with the encoder end to end on TRAIN, the epoch with
-the best mIoU on VAL is kept (the last one without --val), and TEST is scored: mIoU over the
-classes, per-class IoU and pixel accuracy, counted over the whole set at --height x --width.
+or a center net's encoder map, upsampled bilinearly to the input) is trained with the encoder end
+to end on TRAIN (Adam, random horizontal flips), the epoch with the best mIoU on VAL is kept (the
+last one without --val), and TEST is scored: mIoU over the classes, per-class IoU and pixel
+accuracy, counted over the whole set at --height x --width.
 
 Labels: for every photo TRAIN/a/b.jpg a class-index map TRAIN_LABELS/a/b.png (same relative path
 and stem, .png), single-channel, the photo's size; values 0..CLASSES-1 are classes, --void
@@ -53,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="JSON report (default: segment.json)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_model_args(p, layers="alexnet: conv5 | pool5; center/autoencoder: encoder", batch_size=D.batch_size,
-                   batch_help="images per training step and per forward pass")
+                   batch_help="images per training step and per forward pass",
+                   seed_help="random-init seed; also seeds the head's init, the order, the flips and --limit")
 
 
 def segment_config(args: argparse.Namespace) -> SegmentConfig:

@@ -3,9 +3,9 @@
 The paper fine-tunes its context encoder's AlexNet inside FCN (Long et al. 2015) on PASCAL VOC
 and reports mean IoU. Here, sized for a CPU:
 
-- features: the encoder's ``conv5`` map (AlexNet conv1–conv5, 256 channels at stride ≈ 17:
+- features: the encoder's ``conv5`` map (AlexNet conv1–conv5, 256 channels at stride 16:
   10 × 14 at 180 × 240 px), kept before pool5 so that small classes (poles, signs) keep a few
-  cells; ``pool5`` (stride ≈ 37) is the coarser choice, FCN-32s-like. Center-net encoders give
+  cells; ``pool5`` (stride 32) is the coarser choice, FCN-32s-like. Center-net encoders give
   their ``encoder`` map;
 - head: BatchNorm without affine (puts random and trained encoders' activations on one scale,
   as the classification probe does) and a 1×1 conv to the classes: (N, C, h, w) scores;
