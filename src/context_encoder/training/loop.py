@@ -214,7 +214,7 @@ def _initialize(state: TrainState, spec: str) -> None:
     weights = resolve_weights(spec)
     saved = read_model_config(weights)
     diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name)]
-    if diff and set(diff) <= {"full_image", "skips", "hole_fill", "bottleneck"}:
+    if "full_image" in diff and set(diff) <= {"full_image", "skips", "hole_fill", "bottleneck"}:
         fresh = load_shared_state(unwrap(state.generator), weights)
         print(f"--init {shown(spec)}: shared layers loaded; {len(fresh)} tensors start at random "
               f"({', '.join(sorted({k.rsplit('.', 1)[0] for k in fresh}))})")
