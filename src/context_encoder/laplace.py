@@ -30,43 +30,78 @@ def hole_border(hole: np.ndarray) -> np.ndarray:
     return grown.astype(bool) & ~hole
 
 
+class Stencil:
+    """The hole's unknowns (np.nonzero order) and their 4 neighbours: what the Laplace system over
+    ``hole`` (H, W) bool needs, whatever the boundary values."""
+
+    def __init__(self, hole: np.ndarray) -> None:
+        h, w = hole.shape
+        rows, cols = np.nonzero(hole)
+        n = len(rows)
+        index = np.full((h + 2, w + 2), -2, np.int32)  # -2: past the photo's edge, -1: known, else the unknown's row
+        index[1:-1, 1:-1] = -1
+        index[rows + 1, cols + 1] = np.arange(n, dtype=np.int32)
+        at = (rows + 1) * (w + 2) + cols + 1  # flat positions in the framed index
+        self.columns = np.stack([index.ravel()[at + dr * (w + 2) + dc] for dr, dc in _STENCIL], 1)  # (n, 5)
+        self.pixel, self.width, self.size = rows * w + cols, w, h * w
+
+    def matrix(self) -> Any:
+        """CSR (n, n) float64: 4-neighbour Laplacian, no flux across the photo's edge."""
+        from scipy import sparse  # imported on first solve: only the Poisson paste needs SciPy
+
+        columns, n = self.columns, len(self.columns)
+        valid = columns >= 0
+        entries = np.where(valid, -1.0, 0.0)
+        entries[:, 2] = 4 - (columns == -2).sum(1)  # neighbours inside the photo (no flux across its edge)
+        indptr = np.concatenate([[0], np.cumsum(valid.sum(1))])
+        return sparse.csr_matrix((entries[valid], columns[valid], indptr), shape=(n, n))
+
+    def rhs(self, values: np.ndarray) -> np.ndarray:
+        """(n, C) float64: the sum of each unknown's known neighbours in ``values`` (H, W, C)."""
+        flat_values, w = values.reshape(self.size, -1), self.width
+        rhs = np.zeros((len(self.columns), flat_values.shape[1]))
+        for k, (dr, dc) in enumerate(_STENCIL):
+            known = np.nonzero(self.columns[:, k] == -1)[0]  # each pixel has one neighbour per offset
+            rhs[known] += flat_values[self.pixel[known] + dr * w + dc]
+        return rhs
+
+
 def laplace_system(hole: np.ndarray, values: np.ndarray) -> tuple[Any, np.ndarray]:
     """The Laplace system over the hole pixels (np.nonzero order): CSR matrix (n, n) float64 and
     rhs (n, C) float64 from ``values`` (H, W, C), read on the hole's border only."""
-    from scipy import sparse  # imported on first solve: only the Poisson paste needs SciPy
+    stencil = Stencil(hole)
+    return stencil.matrix(), stencil.rhs(values)
 
-    h, w = hole.shape
-    rows, cols = np.nonzero(hole)
-    n = len(rows)
-    index = np.full((h + 2, w + 2), -2, np.int32)  # -2: past the photo's edge, -1: known, else the unknown's row
-    index[1:-1, 1:-1] = -1
-    index[rows + 1, cols + 1] = np.arange(n, dtype=np.int32)
-    at = (rows + 1) * (w + 2) + cols + 1  # flat positions in the framed index
-    columns = np.stack([index.ravel()[at + dr * (w + 2) + dc] for dr, dc in _STENCIL], 1)  # (n, 5)
-    flat_values, pixel = values.reshape(h * w, -1), rows * w + cols
-    rhs = np.zeros((n, flat_values.shape[1]))
-    for k, (dr, dc) in enumerate(_STENCIL):
-        known = np.nonzero(columns[:, k] == -1)[0]  # each pixel has one neighbour per offset
-        rhs[known] += flat_values[pixel[known] + dr * w + dc]
-    valid = columns >= 0
-    entries = np.where(valid, -1.0, 0.0)
-    entries[:, 2] = 4 - (columns == -2).sum(1)  # neighbours inside the photo (no flux across its edge)
-    indptr = np.concatenate([[0], np.cumsum(valid.sum(1))])
-    return sparse.csr_matrix((entries[valid], columns[valid], indptr), shape=(n, n)), rhs
+
+class HarmonicSolver:
+    """:func:`harmonic_fill` over one hole, split: the system and the multigrid hierarchy are built
+    here from the hole alone (so they can be built while the prediction is computed), and
+    :meth:`fill` solves for any boundary values."""
+
+    def __init__(self, hole: np.ndarray) -> None:
+        self.stencil = Stencil(hole)
+        self.matrix = self.stencil.matrix()
+        self.multigrid = None
+        if self.matrix.shape[0] > DIRECT_MAX:
+            from context_encoder.multigrid import Multigrid
+
+            self.multigrid = Multigrid(hole, self.matrix)
+
+    def fill(self, values: np.ndarray) -> np.ndarray:
+        """The harmonic interpolant of ``values`` (H, W, C; read on the hole's border) over the hole
+        pixels, in ``np.nonzero`` order: (n, C) float64."""
+        rhs = self.stencil.rhs(values)
+        if self.multigrid is not None:
+            return self.multigrid.solve(rhs, tol=TOL).astype(np.float64)
+        from scipy.sparse.linalg import spsolve
+
+        return spsolve(self.matrix.tocsc(), rhs, permc_spec="MMD_AT_PLUS_A").reshape(len(rhs), -1)
 
 
 def harmonic_fill(hole: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The harmonic interpolant of ``values`` (H, W, C; read on the hole's border) over the hole
     pixels of ``hole`` (H, W) bool, in ``np.nonzero`` order: (n, C) float64."""
-    matrix, rhs = laplace_system(hole, values)
-    n = matrix.shape[0]
-    if n <= DIRECT_MAX:
-        from scipy.sparse.linalg import spsolve
-
-        return spsolve(matrix.tocsc(), rhs, permc_spec="MMD_AT_PLUS_A").reshape(n, -1)
-    from context_encoder.multigrid import Multigrid
-
-    return Multigrid(hole, matrix).solve(rhs, tol=TOL).astype(np.float64)
+    return HarmonicSolver(hole).fill(values)
 
 
 def factorized(hole: np.ndarray) -> Any:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from context_encoder.config import BLENDS
-from context_encoder.laplace import harmonic_fill, hole_border
+from context_encoder.laplace import HarmonicSolver, hole_border
 
 
 def _feather(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
@@ -27,7 +27,20 @@ def _feather(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, radius:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def _box(hole: np.ndarray) -> tuple[slice, slice]:
+    """The hole's bounding box grown by 1 px: it holds every border pixel the solve reads."""
+    rows, cols = np.nonzero(hole.any(1))[0], np.nonzero(hole.any(0))[0]
+    return slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2)
+
+
+def poisson_solver(hole: np.ndarray) -> HarmonicSolver:
+    """What the Poisson paste solves over ``hole`` (H, W) bool (not empty), built from the hole
+    alone: :class:`Inpainter` builds it in a thread while the generator runs."""
+    return HarmonicSolver(hole[_box(hole)])
+
+
+def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray,
+             solver: HarmonicSolver | None = None) -> np.ndarray:
     """Poisson image editing (Pérez et al. 2003) with the prediction as guidance field.
 
     Solves, over the hole pixels, for the image whose Laplacian is the prediction's and whose
@@ -36,24 +49,26 @@ def _poisson(original: np.ndarray, guide: np.ndarray, hole: np.ndarray) -> np.nd
     the prediction inside the hole and on :func:`hole_border`; only the photo's pixels *outside*
     the hole are read, so hidden content can never leak in (OpenCV's ``seamlessClone`` erodes
     the mask and takes the destination's own gradients near the hole's edge). The solve is
-    :func:`context_encoder.laplace.harmonic_fill`.
+    :func:`context_encoder.laplace.harmonic_fill` (``solver``: :func:`poisson_solver` of ``hole``).
     """
     rows, cols = np.nonzero(hole)
-    # the solve on the hole's box grown by 1 px holds every border pixel it reads
-    sub = (slice(max(rows.min() - 1, 0), rows.max() + 2), slice(max(cols.min() - 1, 0), cols.max() + 2))
+    sub = _box(hole)
     mismatch = np.subtract(original[sub], guide[sub], dtype=np.int16)  # (h', w', 3), read on the border only
-    correction = harmonic_fill(hole[sub], mismatch)  # (n, 3), the same np.nonzero order as rows, cols
+    solver = solver or poisson_solver(hole)
+    correction = solver.fill(mismatch)  # (n, 3), the same np.nonzero order as rows, cols
     out = guide.copy()
     out[rows, cols] = np.clip(guide[rows, cols] + correction + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
 def paste(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, *, mode: str = "hard",
-          feather_px: int = 8, border: np.ndarray | None = None) -> np.ndarray:
+          feather_px: int = 8, border: np.ndarray | None = None,
+          solver: HarmonicSolver | None = None) -> np.ndarray:
     """The photo with its hole pixels from ``filled``, pasted by ``mode``: (H, W, 3) uint8.
 
     ``border`` (H, W, 3): the prediction on :func:`hole_border` (elsewhere ignored), needed by
-    ``poisson``; without it the border mismatch is zero and ``poisson`` equals ``hard``.
+    ``poisson``; without it the border mismatch is zero and ``poisson`` equals ``hard``. ``solver``:
+    :func:`poisson_solver` of ``hole``, if already built.
     """
     if mode not in BLENDS:
         raise ValueError(f"blend must be one of {BLENDS}, got '{mode}'")
@@ -61,5 +76,5 @@ def paste(original: np.ndarray, filled: np.ndarray, hole: np.ndarray, *, mode: s
         filled = _feather(original, filled, hole, feather_px)
     elif mode == "poisson" and border is not None and hole.any():
         guide = np.where(hole_border(hole)[..., None], border, filled)
-        filled = _poisson(original, guide, hole)
+        filled = _poisson(original, guide, hole, solver)
     return np.where(hole[..., None], filled, original)

@@ -21,6 +21,7 @@ import dataclasses
 import os
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -37,7 +38,7 @@ from context_encoder.data import uint8_to_float
 from context_encoder.device import inpaint_dtype, resolve_device
 from context_encoder.geometry import center_hole, hole_box
 from context_encoder.inference import predict
-from context_encoder.inpainting.blend import paste
+from context_encoder.inpainting.blend import paste, poisson_solver
 from context_encoder.inpainting.crops import downscaled
 from context_encoder.inpainting.imageio import ImageLike, Picture, check_mask_size, hole_from_mask, to_picture
 from context_encoder.inpainting.refine import Level, Region, paste_coarse
@@ -163,17 +164,23 @@ class Inpainter:
             raise ValueError(f"got {len(images)} images but {len(masks)} masks")
         pictures = [to_picture(image) for image in images]
         jobs = [self._job(p, m) for p, m in zip(pictures, masks)]
-        self._fill([j for j in jobs if j.hole.any()])
-        out = []
-        for job in jobs:
-            if not job.hole.any():
-                warnings.warn("the mask is empty: image returned unchanged", stacklevel=3)
-                out.append(job.picture.to_image())
-                continue
-            rgb = np.ascontiguousarray(job.picture.rgb)
-            pasted = paste(rgb, job.work, job.hole, mode=options.blend, feather_px=options.feather_px,
-                           border=job.border)
-            out.append(job.picture.with_rgb(pasted, job.hole))
+        filled = [j for j in jobs if j.hole.any()]
+        # The Poisson system and its multigrid depend on the hole alone: built in a thread while the
+        # generator runs (0.5 s of a 4 MP photo's 3.5 s; NumPy, SciPy and torch release the GIL)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            solvers = {id(j): pool.submit(poisson_solver, j.hole) for j in filled if options.blend == "poisson"}
+            self._fill(filled)
+            out = []
+            for job in jobs:
+                if not job.hole.any():
+                    warnings.warn("the mask is empty: image returned unchanged", stacklevel=3)
+                    out.append(job.picture.to_image())
+                    continue
+                rgb = np.ascontiguousarray(job.picture.rgb)
+                solver = solvers[id(job)].result() if id(job) in solvers else None
+                pasted = paste(rgb, job.work, job.hole, mode=options.blend, feather_px=options.feather_px,
+                               border=job.border, solver=solver)
+                out.append(job.picture.with_rgb(pasted, job.hole))
         return out
 
     def _job(self, picture: Picture, mask: MaskLike) -> _Job:
