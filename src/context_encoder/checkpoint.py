@@ -328,8 +328,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     cfg = read_model_config(weights)
     if arch is not None and cfg.arch != arch:
         raise CheckpointError(f"checkpoint is a '{cfg.arch}' model, expected '{arch}'")
-    gen = build_generator(cfg)  # not on the meta device: that imports torch's meta kernels (~1.3 s)
-    load_state(gen, weights)
+    gen = build_generator(cfg, init=False)  # not on the meta device: that imports torch's meta kernels (~1.3 s)
+    load_state(gen, weights)  # strict: every tensor replaced
     return gen.to(device).eval(), cfg
 
 
