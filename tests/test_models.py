@@ -98,3 +98,25 @@ def test_flip_average_is_mirror_equivariant_and_exact_for_symmetric_nets() -> No
     assert not torch.allclose(out, plain)  # a random net is not mirror-symmetric
     symmetric = FlipAverage(nn.AvgPool2d(2)).eval()  # a mirror-symmetric "net": averaging is a no-op
     torch.testing.assert_close(symmetric(x), nn.AvgPool2d(2)(x))
+
+
+def test_generator_built_without_init_loads_the_same_net(tmp_path) -> None:
+    from context_encoder.checkpoint import load_generator, save_weights
+
+    cfg = ModelConfig(image_size=32)
+    torch.manual_seed(0)
+    net = build_generator(cfg).eval()
+    save_weights(tmp_path / "g.safetensors", net, cfg)
+    loaded, _ = load_generator(tmp_path / "g.safetensors")  # built with init=False
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
+    assert nn.init.normal_(torch.zeros(3), 5.0, 1.0).abs().sum() > 0  # the init functions are restored
+
+
+def test_finite_check_survives_a_sum_that_overflows() -> None:
+    from context_encoder.checkpoint import _finite
+
+    assert _finite(torch.full((100,), 60000.0, dtype=torch.float16))  # sum overflows fp16: checked element-wise
+    assert not _finite(torch.tensor([1.0, float("nan")]))
+    assert not _finite(torch.tensor([float("inf"), 0.0], dtype=torch.float16))

@@ -19,6 +19,7 @@ that disagrees with it is reported and ignored. Every bad file is a one-line Che
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -283,6 +284,13 @@ def read_model_config(weights: Path) -> ModelConfig:
     return stored
 
 
+def _finite(tensor: torch.Tensor) -> bool:
+    """No NaN or infinity in ``tensor``: a finite sum proves it (one pass, nothing allocated; the
+    packaged net's 14 million weights: 2 ms against 30-100 ms), else the element-wise check (a sum
+    can overflow)."""
+    return math.isfinite(float(tensor.sum())) or bool(tensor.isfinite().all())
+
+
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file; CheckpointError when missing, corrupt, truncated, or when
     a weight is NaN or infinite (a net that would answer garbage without a word)."""
@@ -292,7 +300,7 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"checkpoint file not found: {path}") from err
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"corrupt or truncated checkpoint {path}: {err}") from err
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    bad = [k for k, v in state.items() if v.is_floating_point() and not _finite(v)]
     if bad:
         raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights ({', '.join(bad[:3])}"
                               f"{', ...' if len(bad) > 3 else ''}): use an earlier checkpoint")
@@ -328,8 +336,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     cfg = read_model_config(weights)
     if arch is not None and cfg.arch != arch:
         raise CheckpointError(f"checkpoint is a '{cfg.arch}' model, expected '{arch}'")
-    gen = build_generator(cfg)  # not on the meta device: that imports torch's meta kernels (~1.3 s)
-    load_state(gen, weights)
+    gen = build_generator(cfg, init=False)  # not on the meta device: that imports torch's meta kernels (~1.3 s)
+    load_state(gen, weights)  # strict: every tensor replaced
     return gen.to(device).eval(), cfg
 
 

@@ -32,11 +32,10 @@ def crop(array: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
     return np.take(np.take(array, rows, axis=0), cols, axis=1)
 
 
-def _area_weights(start: int, side: int, size: int, length: int) -> tuple[Any, int]:
+def _area_weights(start: int, side: int, size: int, length: int) -> Any:
     """Model pixel i's weights over the image's rows (or columns) for the window's ``side`` pixels
-    from ``start``, mirrored into [0, length): (CSR (size, last - first) float32, first), over the
-    image's rows first..last-1 that the window reads. As cv2's INTER_AREA: the share of each window
-    pixel inside the model pixel's span, overlaps under 1e-3 px ignored."""
+    from ``start``, mirrored into [0, length): CSR (size, length) float32. As cv2's INTER_AREA: the
+    share of each window pixel inside the model pixel's span, overlaps under 1e-3 px ignored."""
     from scipy import sparse
 
     scale = side / size
@@ -46,29 +45,43 @@ def _area_weights(start: int, side: int, size: int, length: int) -> tuple[Any, i
     cells = np.concatenate([cell, cell + 1])
     weights = np.concatenate([share, 1.0 - share]) / scale
     source = np.tile(reflect_index(start, side, length), 2)
-    first = int(source.min())
     keep = (weights * scale > 1e-3) & (cells < size)
-    matrix = sparse.csr_matrix((weights[keep].astype(np.float32), (cells[keep], source[keep] - first)),
-                               shape=(size, int(source.max()) + 1 - first))
-    return matrix, first
+    return sparse.csr_matrix((weights[keep].astype(np.float32), (cells[keep], source[keep])), shape=(size, length))
+
+
+class Downscaler:
+    """:func:`downscaled` for many windows of one ``array`` that does not change meanwhile: for
+    windows larger than the photo, its float32 copy is made once (on first need), not once per window
+    (48 MB at 4 MP, most of such a window's cost), and the weight matrices span the whole photo."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        self._float: np.ndarray | None = None  # (H, W * C) float32
+
+    def __call__(self, top: int, left: int, side: int, size: int) -> np.ndarray:
+        """The (side, side) window at (top, left), mirrored past the border, area-resized to
+        (size, size[, C]): uint8 (rounded) for uint8, else float32 (a bool mask: the True share)."""
+        array = self.array
+        h, w = array.shape[:2]
+        if side <= max(h, w):  # no more than one mirrored copy of the photo: crop, then resize
+            part = crop(array, top, left, side)  # a view when inside the photo: OpenCV reads it in place
+            part = part if part.dtype == np.uint8 else part.astype(np.float32)
+            return part if side == size else cv2.resize(part, (size, size), interpolation=cv2.INTER_AREA)
+        if self._float is None:
+            self._float = array.astype(np.float32).reshape(h, -1)
+        channels = array.shape[2] if array.ndim == 3 else 1
+        by_row, by_col = _area_weights(top, side, size, h), _area_weights(left, side, size, w)
+        rows_done = (by_row @ self._float).reshape(size, w, channels)
+        out = by_col @ rows_done.transpose(1, 0, 2).reshape(w, size * channels)  # (size: columns, size * C)
+        out = out.reshape(size, size, channels).transpose(1, 0, 2)
+        out = out if array.ndim == 3 else out[..., 0]
+        if array.dtype == np.uint8:
+            return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(out)
 
 
 def downscaled(array: np.ndarray, top: int, left: int, side: int, size: int) -> np.ndarray:
     """The (side, side) window of ``array`` (H, W[, C]) at (top, left), mirrored past its border,
     area-resized to (size, size[, C]): uint8 (rounded) for uint8, else float32 (for a bool mask:
-    the share of each model pixel that is True)."""
-    h, w = array.shape[:2]
-    if side <= max(h, w):  # no more than one mirrored copy of the photo: crop, then resize
-        part = crop(array, top, left, side)  # a view when inside the photo: OpenCV reads it in place
-        part = part if part.dtype == np.uint8 else part.astype(np.float32)
-        return part if side == size else cv2.resize(part, (size, size), interpolation=cv2.INTER_AREA)
-    (by_row, r0), (by_col, c0) = _area_weights(top, side, size, h), _area_weights(left, side, size, w)
-    read = array[r0 : r0 + by_row.shape[1], c0 : c0 + by_col.shape[1]].astype(np.float32)
-    n, m, channels = read.shape[0], read.shape[1], read.shape[2] if read.ndim == 3 else 1
-    rows_done = (by_row @ read.reshape(n, m * channels)).reshape(size, m, channels)
-    out = by_col @ rows_done.transpose(1, 0, 2).reshape(m, size * channels)  # (size: columns, size * C)
-    out = out.reshape(size, size, channels).transpose(1, 0, 2)
-    out = out if array.ndim == 3 else out[..., 0]
-    if array.dtype == np.uint8:
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(out)
+    the share of each model pixel that is True). Many windows of one array: :class:`Downscaler`."""
+    return Downscaler(array)(top, left, side, size)

@@ -39,7 +39,7 @@ from context_encoder.device import inpaint_dtype, resolve_device
 from context_encoder.geometry import center_hole, hole_box
 from context_encoder.inference import predict
 from context_encoder.inpainting.blend import paste, poisson_solver
-from context_encoder.inpainting.crops import downscaled
+from context_encoder.inpainting.crops import Downscaler, downscaled
 from context_encoder.inpainting.imageio import ImageLike, Picture, check_mask_size, hole_from_mask, to_picture
 from context_encoder.inpainting.refine import Level, Region, paste_coarse
 from context_encoder.inpainting.windows import (
@@ -236,18 +236,21 @@ class Inpainter:
             if windows:
                 level = Level(region, windows[0].box[2])
                 tasks += [(job, level, w) for w in windows]
-        preds = self._run([self._model_input(job, w) for job, _, w in tasks])
+        cuts = {id(job): Downscaler(job.work) for job, _, _ in tasks}  # the fill is unchanged until apply
+        preds = self._run([self._model_input(job, w, cuts[id(job)]) for job, _, w in tasks])
         for (_, level, w), pred in zip(tasks, preds):
             level.add(w, pred)
         for job, level in {id(level): (job, level) for job, level, _ in tasks}.values():
             level.apply(job.work, job.border)
 
-    def _model_input(self, job: _Job, window: Window | RefineWindow) -> tuple[np.ndarray, np.ndarray]:
+    def _model_input(self, job: _Job, window: Window | RefineWindow,
+                     cut: Downscaler | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The window at model size: image (S, S, 3) uint8 and what to hide (S, S) bool: every
         model pixel touching an unfilled pixel and, for a center net, its whole hole box (in a
-        refinement window, a whole-image net gets the hole pixels inside its hole box hidden)."""
+        refinement window, a whole-image net gets the hole pixels inside its hole box hidden).
+        ``cut``: a :class:`Downscaler` of ``job.work``, shared by the windows of one level."""
         s = self.cfg.image_size
-        crop = downscaled(job.work, window.top, window.left, window.side, s)  # (S, S, 3)
+        crop = (cut or Downscaler(job.work))(window.top, window.left, window.side, s)  # (S, S, 3)
         lo, hi = hole_box(self.cfg)
         if isinstance(window, RefineWindow) and self.cfg.predicts_center:  # its hole box, nothing else
             hidden = np.zeros((s, s), bool)

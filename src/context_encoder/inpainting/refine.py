@@ -28,8 +28,9 @@ _REMAP_WIDTH = 8192  # points per row of a remap call (OpenCV takes under 32,767
 @dataclass(frozen=True)
 class Region:
     """One hole region's own pixels: ``rows``, ``cols`` (image px), its ``n_hole`` hole pixels first,
-    then its border pixels; their ``depth`` (px to the nearest known pixel, 0 on the border); and
-    ``index`` (h, w) over its bounding box grown by 1 px at (top, left): each pixel's position, or -1."""
+    then its border pixels; their ``depth`` (px to the nearest known pixel, 0 on the border);
+    ``index`` (h, w) over its bounding box grown by 1 px at (top, left): each pixel's position, or -1;
+    and ``flat``: each own pixel's row-major position in the image (rows * W + cols)."""
 
     top: int
     left: int
@@ -38,6 +39,7 @@ class Region:
     cols: np.ndarray
     depth: np.ndarray
     n_hole: int
+    flat: np.ndarray
 
     @classmethod
     def of(cls, window: Window, edge: np.ndarray, depth: np.ndarray) -> Region:
@@ -52,7 +54,7 @@ class Region:
         rows, cols = np.concatenate([window.rows, b_rows + r0]), np.concatenate([window.cols, b_cols + c0])
         index = np.full((r1 - r0, c1 - c0), -1, np.int32)
         index[rows - r0, cols - c0] = np.arange(len(rows), dtype=np.int32)
-        return cls(r0, c0, index, rows, cols, depth[rows, cols], len(window.rows))
+        return cls(r0, c0, index, rows, cols, depth[rows, cols], len(window.rows), rows * edge.shape[1] + cols)
 
     def within(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """Positions of the own pixels in image rows r0:r1, columns c0:c1 (row-major order)."""
@@ -64,15 +66,22 @@ class Region:
         """The values (m, 3) at own pixels ``ids`` (sorted): hole pixels from ``work``, border pixels
         from ``border``."""
         split = np.searchsorted(ids, self.n_hole)
-        hole, edge = ids[:split], ids[split:]
-        return np.concatenate([work[self.rows[hole], self.cols[hole]], border[self.rows[edge], self.cols[edge]]])
+        return np.concatenate([np.take(_pixels(work), self.flat[ids[:split]], axis=0),
+                               np.take(_pixels(border), self.flat[ids[split:]], axis=0)])
 
     def write(self, work: np.ndarray, border: np.ndarray, ids: np.ndarray, values: np.ndarray) -> None:
         """Write ``values`` (m, 3) uint8 at own pixels ``ids``: hole pixels into ``work``, border
         pixels (the prediction on the known pixels, for Poisson) into ``border``."""
         inside = ids < self.n_hole
         for target, sel in ((work, inside), (border, ~inside)):
-            target[self.rows[ids[sel]], self.cols[ids[sel]]] = values[sel]
+            _pixels(target)[self.flat[ids[sel]]] = values[sel]
+
+
+def _pixels(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) ``image`` as a (H * W, 3) view (1-D indexing is faster than by rows and columns)."""
+    if not image.flags.c_contiguous:
+        raise ValueError("the fill and border images must be C-contiguous")
+    return image.reshape(-1, image.shape[-1])
 
 
 def sample(pred: np.ndarray, window: Window | RefineWindow, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -114,9 +123,10 @@ class Level:
         br, bc, b = window.box
         ids = self.region.within(math.floor(br), math.ceil(br + b), math.floor(bc), math.ceil(bc + b))
         ids = ids[self.region.depth[ids] < self.box / 2]  # deeper: faded out (apply)
-        weight = window.weights(self.region.rows[ids], self.region.cols[ids])
-        ids, weight = ids[weight > 0], weight[weight > 0]
-        self.parts.append((ids, weight, sample(pred, window, self.region.rows[ids], self.region.cols[ids])))
+        rows, cols = self.region.rows[ids], self.region.cols[ids]
+        weight = window.weights(rows, cols)
+        keep = weight > 0
+        self.parts.append((ids[keep], weight[keep], sample(pred, window, rows[keep], cols[keep])))
 
     def apply(self, work: np.ndarray, border: np.ndarray) -> None:
         """Fade the weighted mean of the level's predictions into ``work`` (the fill) and ``border``
