@@ -104,7 +104,7 @@ def harmonic_fill(hole: np.ndarray, values: np.ndarray) -> np.ndarray:
     return HarmonicSolver(hole).fill(values)
 
 
-def factorized(hole: np.ndarray) -> Any:
+def factorized(hole: np.ndarray, matrix: Any = None) -> Any:
     """The sparse LU of the Laplacian over ``hole`` (H, W) bool (``laplace_system``'s matrix), cached.
 
     For model-size holes (training batches, inference windows): the input's harmonic fill and the
@@ -116,7 +116,8 @@ def factorized(hole: np.ndarray) -> Any:
     key = np.packbits(hole).tobytes() + bytes(str(hole.shape), "ascii")
     lu = _factors.get(key)
     if lu is None:
-        matrix, _ = laplace_system(hole, np.zeros(hole.shape + (1,)))
+        if matrix is None:  # the caller's laplace_system matrix for this hole, when it has one
+            matrix, _ = laplace_system(hole, np.zeros(hole.shape + (1,)))
         lu = splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A")
         _factors[key] = lu
         if len(_factors) > FACTOR_CACHE:
@@ -129,5 +130,5 @@ def factorized(hole: np.ndarray) -> Any:
 def harmonic_fill_small(hole: np.ndarray, values: np.ndarray) -> np.ndarray:
     """:func:`harmonic_fill` through the cached LU (:func:`factorized`), for model-size holes:
     ``values`` (H, W, C) read on the border of ``hole`` (H, W) bool -> (n, C) float64."""
-    _, rhs = laplace_system(hole, values.astype(np.float64))
-    return factorized(hole).solve(rhs).reshape(rhs.shape)
+    matrix, rhs = laplace_system(hole, values.astype(np.float64))
+    return factorized(hole, matrix).solve(rhs).reshape(rhs.shape)

@@ -25,8 +25,8 @@ from context_encoder.laplace import factorized, hole_border, laplace_system
 
 def _factor(hole: np.ndarray, mismatch: np.ndarray) -> tuple[Any, np.ndarray]:
     """(LU of the Laplacian over ``hole``, right-hand side (n, C) from ``mismatch`` on its border)."""
-    _, rhs = laplace_system(hole, mismatch)
-    return factorized(hole), rhs
+    matrix, rhs = laplace_system(hole, mismatch)
+    return factorized(hole, matrix), rhs
 
 
 def _neighbour_sum(image: np.ndarray) -> np.ndarray:
