@@ -2,13 +2,14 @@
 and the harmonic fill, in this process and through the CLI (start-up included), in one run.
 
 The photo is ``bsd100/img_011`` from ``--data`` upscaled (bicubic) to each size, else generated
-smooth waves; the hole an ellipse and two thick strokes scaled with the photo. In-process rows time
-``Inpainter.inpaint`` (packaged model, default Poisson paste), ``cv2.inpaint`` Telea (radius 5)
-and ``harmonic_inpaint`` on the same arrays, median of ``--repeats``; the CLI column times one
-``context-encoder inpaint PHOTO --mask MASK -o OUT`` from a fresh process. Ratios are against
-Telea's in-process time of the same row. Torch's OpenMP threads wait passively (OMP_WAIT_POLICY=
-PASSIVE, set here before torch loads, as ``context-encoder`` sets it): spinning, GNU OpenMP's
-default, made the generator 3-5x slower on a CPU shared with other work.
+smooth waves; the hole an ellipse and two thick strokes scaled with the photo. In-process rows
+time ``Inpainter.inpaint`` (``--checkpoint``, by default the packaged pair; default Poisson
+paste), ``cv2.inpaint`` Telea (radius 5) and ``harmonic_inpaint`` on the same arrays, median of
+``--repeats``; the CLI column times one ``context-encoder inpaint PHOTO --mask MASK -o OUT`` from
+a fresh process. Ratios are against Telea's in-process time of the same row. Torch's OpenMP
+threads wait passively (OMP_WAIT_POLICY=PASSIVE, set here before torch loads, as
+``context-encoder`` sets it): spinning, GNU OpenMP's default, made the generator 3-5x slower on a
+CPU shared with other work.
 
     python benchmarks/large_photo_speed.py [--data ../shared/data] [--repeats 1] [--sizes 4 8 12]
 """
@@ -47,26 +48,27 @@ def painted_hole(h: int, w: int) -> np.ndarray:
     return mask > 0
 
 
-def cli_seconds(photo: np.ndarray, hole: np.ndarray) -> float:
+def cli_seconds(photo: np.ndarray, hole: np.ndarray, checkpoint: str = "pretrained") -> float:
     """One ``context-encoder inpaint`` run from a fresh process, start-up included."""
     with tempfile.TemporaryDirectory() as tmp:
         src, mask, out = Path(tmp, "photo.png"), Path(tmp, "mask.png"), Path(tmp, "out.png")
         Image.fromarray(photo).save(src, compress_level=1)
         Image.fromarray(hole.astype(np.uint8) * 255).save(mask)
         start = time.perf_counter()
-        subprocess.run(["context-encoder", "inpaint", str(src), "--mask", str(mask), "-o", str(out)],
+        model = [] if checkpoint == "pretrained" else ["--checkpoint", checkpoint]
+        subprocess.run(["context-encoder", "inpaint", str(src), "--mask", str(mask), "-o", str(out), *model],
                        check=True, capture_output=True)
         return time.perf_counter() - start
 
 
-def row(inpainter: Inpainter, photo: np.ndarray, repeats: int) -> str:
+def row(inpainter: Inpainter, photo: np.ndarray, repeats: int, checkpoint: str = "pretrained") -> str:
     """One table row: ours (in-process and CLI), Telea and harmonic on ``photo`` (H, W, 3)."""
     hole = painted_hole(*photo.shape[:2])
     given = np.where(hole[..., None], 0, photo).astype(np.uint8)
     ours = median_seconds(lambda: inpainter.inpaint(given, hole), repeats)
     telea = median_seconds(lambda: cv2.inpaint(given, hole.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA), repeats)
     harmonic = median_seconds(lambda: harmonic_inpaint(given[None], hole[None]), repeats)
-    cli = cli_seconds(given, hole)
+    cli = cli_seconds(given, hole, checkpoint)
     mp = photo.shape[0] * photo.shape[1] / 1e6
     return (f"| {photo.shape[1]}×{photo.shape[0]} ({mp:.1f} MP) | {hole.mean():.1%} | {ours:.2f} | {cli:.2f} "
             f"| {telea:.2f} | {harmonic:.2f} | {ours / telea:.1f}× | {cli / telea:.1f}× | {harmonic / telea:.1f}× |")
@@ -77,9 +79,12 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=None, help="the shared data folder (for bsd100/img_011.png)")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--sizes", type=float, nargs="+", default=[4, 8, 12], help="megapixels")
+    p.add_argument("--checkpoint", default="pretrained",
+                   help="the model of the 'ours' columns (default: the packaged pair, as inpaint runs it; "
+                        "painted holes go to its residual net)")
     args = p.parse_args()
-    print(describe(), f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
-    inpainter = Inpainter.from_pretrained("cpu")
+    print(describe(), f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}", f"checkpoint={args.checkpoint}")
+    inpainter = Inpainter.from_checkpoint(args.checkpoint, "cpu")
     base = base_photo(args.data)
     inpainter.inpaint(base, painted_hole(*base.shape[:2]))  # warm-up: first-call imports and allocations
     print("| photo | hole | ours (s) | ours, CLI (s) | Telea (s) | harmonic (s) | ours / Telea | CLI / Telea "
@@ -88,7 +93,7 @@ def main() -> None:
     for mp in args.sizes:
         f = (mp * 1e6 / (base.shape[0] * base.shape[1])) ** 0.5
         photo = cv2.resize(base, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
-        print(row(inpainter, photo, args.repeats), flush=True)
+        print(row(inpainter, photo, args.repeats, args.checkpoint), flush=True)
 
 
 if __name__ == "__main__":

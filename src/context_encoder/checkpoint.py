@@ -41,8 +41,11 @@ from context_encoder.config import MAX_CONFIG_BYTES, ModelConfig, model_config_f
 from context_encoder.models import build_generator
 
 KEEP = 2  # step directories kept per run
-PRETRAINED = "pretrained"  # names the default model packaged at context_encoder/weights/
-PACKAGED_CENTER = "weights/center.safetensors"
+PRETRAINED = "pretrained"  # names the default models packaged at context_encoder/weights/
+PACKAGED_CENTER = "weights/center.safetensors"  # the paper's center net; what "pretrained" loads as one net
+PACKAGED_RESIDUAL = "weights/residual.safetensors"  # the harmonic-residual net for painted holes (issue 23)
+# One packaged net by name; "pretrained" itself, where a photo is filled, is the pair (Inpainter.from_pretrained)
+PACKAGED = {"pretrained-center": PACKAGED_CENTER, "pretrained-residual": PACKAGED_RESIDUAL}
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
@@ -214,6 +217,8 @@ def run_files(run_dir: str | Path) -> list[Path]:
 def checkpoint_files(spec: str | Path) -> list[Path]:
     """Every file that a checkpoint is read from or kept with, which no output may replace: the
     weights and their ``model.json``; for a step directory, the other steps and its run's files."""
+    if str(spec) == PRETRAINED:  # the packaged pair
+        return [packaged_weights(name) for name in PACKAGED.values()]
     weights = resolve_weights(spec)
     files = [weights, weights.with_name("model.json")]
     root = weights.parent.parent
@@ -232,8 +237,13 @@ def packaged_weights(name: str = PACKAGED_CENTER) -> Path:
 
 
 def resolve_weights(spec: str | Path) -> Path:
-    """``"pretrained"`` (the packaged model) or anything :func:`find_checkpoint` takes -> a file."""
-    return packaged_weights() if str(spec) == PRETRAINED else find_checkpoint(spec)
+    """``"pretrained"`` (as one net: the packaged center net), ``"pretrained-center"``,
+    ``"pretrained-residual"`` or anything :func:`find_checkpoint` takes -> a file."""
+    if str(spec) == PRETRAINED:
+        return packaged_weights()
+    if str(spec) in PACKAGED:
+        return packaged_weights(PACKAGED[str(spec)])
+    return find_checkpoint(spec)
 
 
 def _metadata_config(weights: Path) -> ModelConfig | None:

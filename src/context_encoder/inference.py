@@ -2,8 +2,9 @@
 
 Images are (N, 3, S, S) float in [-1, 1], masks (N, 1, S, S) with 1 = hidden, S = the model's
 ``image_size``. Hidden pixels are filled by :func:`context_encoder.masks.fill_hole`, the same
-function training uses. ``Inpainter`` (photos), the training sample grids and the exported graph
-all run the generator through :func:`generate`.
+function training uses. The training sample grids and the exported graph run the generator through
+:func:`generate`; ``Inpainter`` (photos) runs the same two steps, filling the next batch's holes
+while the generator runs the current one.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ def generate(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor, hol
 
 @torch.no_grad()
 def predict(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
-    """The prediction laid out over the whole window: (N, 3, S, S) float32.
+    """The prediction laid out over the whole window: (N, 3, S, S) float32 (:func:`lay_out`)."""
+    return lay_out(generate(generator, images, mask, cfg.hole_fill), cfg)
+
+
+def lay_out(out: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """The generator's output (N, 3, O, O) over the whole window: (N, 3, S, S) float32.
 
     A center net's square is extended by edge replication, so that resizing the window never mixes
     context colours into the predicted pixels; only the pixels it predicts are meant to be used.
     """
-    out = generate(generator, images, mask, cfg.hole_fill).float()
+    out = out.float()
     if cfg.predicts_center:
         lo, hi = center_box(cfg.image_size)
         out = F.pad(out, (lo, cfg.image_size - hi) * 2, mode="replicate")

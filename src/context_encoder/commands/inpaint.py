@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask-dir", type=Path, help="batch mode: masks named NAME.png for image NAME.*; "
                    "a photo with no mask there (nor NAME_mask.png, nor --mask) is skipped and listed")
     p.add_argument("--checkpoint", type=Path, help="run directory, step directory, generator .safetensors or "
-                   "'pretrained' (default: the model packaged with context-encoder)")
+                   "'pretrained' (default: the packaged pair: the paper's center net for a hole that is one "
+                   "filled rectangle, the harmonic-residual net for any other hole; 'pretrained-center' or "
+                   "'pretrained-residual' for one of them alone)")
     p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
     add_inpaint_options(p, blend_help="poisson: the prediction's gradients with the photo's values on the hole's "
                         "border, i.e. corrected by its own mismatch on the known pixels it also predicts; hard: the "

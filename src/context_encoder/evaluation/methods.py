@@ -75,9 +75,13 @@ def model_row(ckpt: Checkpoint, blend: str, flip_tta: bool) -> str:
 
 def model_method(ckpt: Checkpoint, config: InpaintConfig) -> Method:
     """The checkpoint's inpainting exactly as ``inpaint`` runs it: :meth:`Inpainter.inpaint` on
-    each photo and its mask, with ``config`` (paste, flip averaging, windows)."""
+    each photo and its mask, with ``config`` (paste, flip averaging, windows); "pretrained" is the
+    packaged pair (:meth:`Inpainter.from_pretrained`)."""
     device = next(ckpt.generator.parameters()).device
-    inpainter = Inpainter(ckpt.generator, ckpt.cfg, device=device, config=config)
+    if ckpt.path == PRETRAINED:  # the packaged pair, routed by the hole's shape as inpaint does
+        inpainter = Inpainter.from_pretrained(str(device), config=config)
+    else:
+        inpainter = Inpainter(ckpt.generator, ckpt.cfg, device=device, config=config)
 
     def fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         return np.stack([np.asarray(inpainter.inpaint(image, mask)) for image, mask in zip(images, masks)])

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from context_encoder.checkpoint import resolve_weights
+from context_encoder.checkpoint import PRETRAINED, checkpoint_files, resolve_weights
 from context_encoder.config import BLENDS, InpaintConfig, ModelConfig
 from context_encoder.server.limits import Limits
 
@@ -55,11 +55,14 @@ class ModelInfo(BaseModel):
 
 
 def weights_sha256(checkpoint: str | Path) -> str:
-    """SHA-256 (hex) of the weights file a checkpoint (or "pretrained") resolves to."""
+    """SHA-256 (hex) of the weights file a checkpoint resolves to; for "pretrained" (the packaged
+    pair), of its two files one after the other (center, then residual)."""
     digest = hashlib.sha256()
-    with resolve_weights(checkpoint).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+    files = checkpoint_files(checkpoint) if str(checkpoint) == PRETRAINED else [resolve_weights(checkpoint)]
+    for path in files:
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
