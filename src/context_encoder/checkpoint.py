@@ -199,7 +199,8 @@ def find_checkpoint(path: str | Path, *, resume: bool = False) -> Path:
     gen = _generator_file(p)
     if gen is None:
         raise CheckpointError(f"no checkpoint found at {path} (give a run directory, step directory, generator "
-                              ".safetensors, or 'pretrained' for the packaged model)")
+                              ".safetensors, or 'pretrained' for the packaged pair, 'pretrained-center' / "
+                              "'pretrained-residual' for one of its nets)")
     return gen
 
 
