@@ -82,6 +82,9 @@ class _Job:
     depth: np.ndarray  # (H, W) float32, px from each hole pixel to the nearest known one (0 outside)
 
 
+_Request = tuple[_Job, "Window | RefineWindow", "Downscaler | None"]  # a window to run: _model_input's arguments
+
+
 def prepare_hole(picture: Picture, mask: MaskLike, cfg: ModelConfig) -> np.ndarray:
     """The hole of ``picture`` as (H, W) bool: ``mask`` checked, or the model's center hole."""
     w, h = picture.size
@@ -233,8 +236,7 @@ class Inpainter:
                 waves.setdefault(wave, []).append((job, window, Region.of(window, job.edge, job.depth)))
         for wave in sorted(waves):
             tasks = waves[wave]
-            inputs = [self._model_input(job, window) for job, window, _ in tasks]
-            for (job, window, region), pred in zip(tasks, self._run(inputs)):
+            for (job, window, region), pred in zip(tasks, self._run([(job, window, None) for job, window, _ in tasks])):
                 paste_coarse(region, window, pred, job.work, job.border)
                 job.unfilled[window.rows, window.cols] = False
         large = [(job, region, self._scales(window)) for wave in waves.values() for job, window, region in wave]
@@ -244,14 +246,15 @@ class Inpainter:
     def _scales(self, window: Window) -> list[float]:
         return refine_scales(window.side / self.cfg.image_size, self.config.finest_scale)
 
-    def _run(self, inputs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-        """The generator on (window (S, S, 3) uint8, hidden (S, S) bool) pairs, ``batch_size`` at a
-        time: predictions (S, S, 3) float32 in [-1, 1], laid out over the whole window. Batches are
+    def _run(self, requests: list[_Request]) -> list[np.ndarray]:
+        """The generator on windows (:meth:`_model_input`'s arguments), ``batch_size`` at a time:
+        predictions (S, S, 3) float32 in [-1, 1], laid out over the whole window. Batches are
         converted whole (per-window tensor ops cost more than the network on a busy CPU)."""
-        chunks = [inputs[i : i + self.config.batch_size] for i in range(0, len(inputs), self.config.batch_size)]
+        chunks = [requests[i : i + self.config.batch_size] for i in range(0, len(requests), self.config.batch_size)]
         out: list[np.ndarray] = []
-        # The next batch's holes are filled in a thread while the generator runs (a harmonic-fill
-        # net's sparse solves, 0.9 s of a 4 MP photo, release the GIL); the same result as predict()
+        # The next batch's windows are cut and their holes filled in a thread while the generator
+        # runs the current one (crops and a harmonic-fill net's sparse solves, 1.5 s of a 4 MP
+        # photo, release the GIL); nothing they read changes during a call: the same result
         with ThreadPoolExecutor(max_workers=1) as pool:
             ahead = [pool.submit(self._net_input, chunk) for chunk in chunks[:1]]
             for k in range(len(chunks)):
@@ -264,9 +267,10 @@ class Inpainter:
                 out += list(pred.permute(0, 2, 3, 1).cpu().numpy())
         return out
 
-    def _net_input(self, chunk: list[tuple[np.ndarray, np.ndarray]]) -> torch.Tensor:
-        """(window (S, S, 3) uint8, hidden (S, S) bool) pairs -> the generator's input (N, 3, S, S):
-        the windows in [-1, 1], hidden pixels filled as the model was trained (fill_hole)."""
+    def _net_input(self, requests: list[_Request]) -> torch.Tensor:
+        """Windows -> the generator's input (N, 3, S, S): each cut at model size (:meth:`_model_input`),
+        in [-1, 1], its hidden pixels filled as the model was trained (fill_hole)."""
+        chunk = [self._model_input(*request) for request in requests]
         pixels = torch.from_numpy(np.stack([x for x, _ in chunk])).permute(0, 3, 1, 2)  # (N, 3, S, S)
         images = uint8_to_float(pixels.to(self.device)).contiguous(memory_format=torch.channels_last)
         holes = torch.from_numpy(np.stack([m for _, m in chunk])[:, None]).to(self.device).float()  # (N, 1, S, S)
@@ -284,7 +288,7 @@ class Inpainter:
                 level = Level(region, windows[0].box[2])
                 tasks += [(job, level, w) for w in windows]
         cuts = {id(job): Downscaler(job.work) for job, _, _ in tasks}  # the fill is unchanged until apply
-        preds = self._run([self._model_input(job, w, cuts[id(job)]) for job, _, w in tasks])
+        preds = self._run([(job, w, cuts[id(job)]) for job, _, w in tasks])
         for (_, level, w), pred in zip(tasks, preds):
             level.add(w, pred)
         for job, level in {id(level): (job, level) for job, level, _ in tasks}.values():
