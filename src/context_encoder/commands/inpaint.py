@@ -93,15 +93,12 @@ def run(args: argparse.Namespace) -> int:
     config = inpaint_config(args)  # validates the values
     max_pixels = validate_max_pixels(args.max_pixels)
     _check_paths(args, batch)
+    from context_encoder.checkpoint import PRETRAINED
     from context_encoder.inpainting.files import inpaint_file, inpaint_folder
     from context_encoder.inpainting.inpainter import Inpainter
 
-    if args.checkpoint is None:
-        inpainter = Inpainter.from_pretrained(args.device, config=config)
-        if args.arch is not None and inpainter.cfg.arch != args.arch:
-            raise ValueError(f"the packaged model is a '{inpainter.cfg.arch}' model, expected '{args.arch}'")
-    else:
-        inpainter = Inpainter.from_checkpoint(args.checkpoint, args.device, arch=args.arch, config=config)
+    checkpoint = args.checkpoint if args.checkpoint is not None else PRETRAINED  # the packaged pair
+    inpainter = Inpainter.from_checkpoint(checkpoint, args.device, arch=args.arch, config=config)
     if not batch:
         inpaint_file(inpainter, args.image, args.output, mask=args.mask, overwrite=args.overwrite,
                      max_pixels=max_pixels)
