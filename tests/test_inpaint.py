@@ -18,7 +18,7 @@ from context_encoder.cli import main
 from context_encoder.config import InpaintConfig, ModelConfig
 from context_encoder.geometry import center_hole, center_mask, hole_box
 from context_encoder.inpainting.blend import paste
-from context_encoder.inpainting.windows import plan_windows, read_box, schedule
+from context_encoder.inpainting.windows import Window, plan_windows, read_box, schedule
 from context_encoder.masks import mean_fill_value
 from context_encoder.models import build_generator
 
@@ -574,3 +574,23 @@ def test_inpaint_annotations_say_the_output_takes_the_input_form() -> None:
         "Sequence[np.ndarray]": "list[np.ndarray]", "Sequence[torch.Tensor]": "list[torch.Tensor]",
         "Sequence[Image.Image | str | os.PathLike[str]]": "list[Image.Image]",
         "Sequence[ImageLike]": "list[Filled]"}
+
+
+def test_large_photos_are_refined_no_finer_than_finest_side() -> None:
+    """The finest refinement scale is finest_scale, or the scale that brings the photo's longer side
+    to finest_side px when that is coarser; 0 turns the bound off; bad values are refused."""
+    config = InpaintConfig(finest_scale=2.0, finest_side=640)
+    assert config.finest((320, 480)) == 2.0 and config.finest((1000, 1280)) == 2.0
+    assert config.finest((1633, 2449)) == pytest.approx(2449 / 640)
+    assert InpaintConfig(finest_side=0).finest((1633, 2449)) == 2.0
+    for bad in (-1, 64, 1.5):
+        with pytest.raises(ValueError, match="finest-side"):
+            InpaintConfig(finest_side=bad)
+    # a 4 MP photo's large hole: the bound drops the finest level (the ~2x one), a small photo's keeps it
+    net = build_generator(CENTER).eval()
+    window = Window(0, 0, round(35 * CENTER.image_size), np.zeros(0, int), np.zeros(0, int))
+    bounded, unbounded = (Inpainter(net, CENTER, config=InpaintConfig(finest_side=s))._scales(window, (1633, 2449))
+                          for s in (640, 0))
+    assert min(unbounded) < 2449 / 640 <= min(bounded) and bounded == unbounded[:len(bounded)]
+    small = Inpainter(net, CENTER)._scales(window, (320, 480))
+    assert small == unbounded

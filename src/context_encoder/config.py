@@ -170,7 +170,10 @@ class InpaintConfig:
     the prediction's gradients with the photo's values on the hole's border, measured best in
     docs/MODEL_CARD.md). A hole is filled whole in one window, however far downscaled, then refined
     at finer scales near its border down to ``finest_scale`` (1 = the photo's own pixels; larger
-    is faster and blurrier at the border, never seamed);
+    is faster and blurrier at the border, never seamed), and on large photos no finer than the
+    scale at which the photo's longer side is ``finest_side`` px (0 = no such bound): the net
+    sees a 4 MP photo as it sees a 1.3 MP one, 1.5-1.7x faster at 4-12 MP with the same PSNR
+    (docs/benchmarks.md);
     ``batch_size`` windows go through the generator at once; ``flip_tta`` averages each
     prediction with that of the mirrored window (2x compute). ``precision``: the generator's
     arithmetic (auto: bf16 on CPUs with native bf16, 3x faster there, else fp32).
@@ -179,15 +182,23 @@ class InpaintConfig:
     blend: str = "poisson"
     feather_px: int = 8
     finest_scale: float = 2.0
+    finest_side: int = 640
     batch_size: int = 16
     flip_tta: bool = False
     precision: str = "auto"
+
+    def finest(self, shape: tuple[int, int]) -> float:
+        """The finest refinement scale for a photo of ``shape`` (H, W): ``finest_scale``, or coarser
+        on a photo whose longer side exceeds ``finest_scale * finest_side``."""
+        return max(self.finest_scale, max(shape) / self.finest_side) if self.finest_side else self.finest_scale
 
     def __post_init__(self) -> None:
         checks = [
             (self.blend in BLENDS, f"blend must be one of {', '.join(BLENDS)}, got '{self.blend}'"),
             (isinstance(self.feather_px, int) and 1 <= self.feather_px <= 256, "feather must be in [1, 256] px"),
             (math.isfinite(self.finest_scale) and 1 <= self.finest_scale <= 64, "finest-scale must be in [1, 64]"),
+            (isinstance(self.finest_side, int) and (self.finest_side == 0 or 128 <= self.finest_side <= 65536),
+             "finest-side must be 0 (no bound) or in [128, 65536] px"),
             (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 1024, "batch-size must be in [1, 1024]"),
             (self.precision in INPAINT_PRECISIONS,
              f"precision must be one of {', '.join(INPAINT_PRECISIONS)}, got '{self.precision}'"),

@@ -10,13 +10,18 @@ DEFAULTS = InpaintConfig()
 
 
 def add_inpaint_options(p: argparse.ArgumentParser, *, blend_help: str) -> None:
-    """--blend, --feather, --finest-scale, --batch-size, --flip-tta and --precision, defaults from InpaintConfig."""
+    """--blend, --feather, --finest-scale, --finest-side, --batch-size, --flip-tta and --precision,
+    defaults from InpaintConfig."""
     p.add_argument("--blend", default=DEFAULTS.blend, choices=BLENDS, help=f"{blend_help} (default: %(default)s)")
     p.add_argument("--feather", type=int, default=DEFAULTS.feather_px,
                    help="px of the feathered edge, --blend feather (default: %(default)s)")
     p.add_argument("--finest-scale", type=float, default=DEFAULTS.finest_scale,
                    help="refine each hole down to this downscale (1 = the photo's own pixels; larger is faster, "
                    "blurrier at the border; a hole is never tiled, so no seams) (default: %(default)s)")
+    p.add_argument("--finest-side", type=int, default=DEFAULTS.finest_side,
+                   help="on large photos, refine no finer than the downscale that brings the photo's longer side "
+                   "to this many px: a 4 MP photo is refined as a 1.3 MP one, 1.5-1.7x faster at 4-12 MP, same PSNR "
+                   "(0 = no bound; default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
                    help="windows per generator call (default: %(default)s)")
     p.add_argument("--flip-tta", action="store_true",
@@ -29,4 +34,5 @@ def add_inpaint_options(p: argparse.ArgumentParser, *, blend_help: str) -> None:
 def inpaint_config(args: argparse.Namespace) -> InpaintConfig:
     """The flags as a validated InpaintConfig (ValueError with one line for a bad value)."""
     return InpaintConfig(blend=args.blend, feather_px=args.feather, finest_scale=args.finest_scale,
+                         finest_side=args.finest_side,
                          batch_size=args.batch_size, flip_tta=args.flip_tta, precision=args.precision)

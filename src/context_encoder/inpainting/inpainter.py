@@ -239,12 +239,13 @@ class Inpainter:
             for (job, window, region), pred in zip(tasks, self._run([(job, window, None) for job, window, _ in tasks])):
                 paste_coarse(region, window, pred, job.work, job.border)
                 job.unfilled[window.rows, window.cols] = False
-        large = [(job, region, self._scales(window)) for wave in waves.values() for job, window, region in wave]
+        large = [(job, region, self._scales(window, job.hole.shape)) for wave in waves.values()
+                 for job, window, region in wave]
         for level in range(max((len(scales) for *_, scales in large), default=0)):
             self._refine([(job, region, scales[level]) for job, region, scales in large if level < len(scales)])
 
-    def _scales(self, window: Window) -> list[float]:
-        return refine_scales(window.side / self.cfg.image_size, self.config.finest_scale)
+    def _scales(self, window: Window, shape: tuple[int, int]) -> list[float]:
+        return refine_scales(window.side / self.cfg.image_size, self.config.finest(shape))
 
     def _run(self, requests: list[_Request]) -> list[np.ndarray]:
         """The generator on windows (:meth:`_model_input`'s arguments), ``batch_size`` at a time:
