@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -18,7 +19,7 @@ from context_encoder.cli import main
 from context_encoder.config import InpaintConfig, ModelConfig
 from context_encoder.geometry import center_hole, center_mask, hole_box
 from context_encoder.inpainting.blend import paste
-from context_encoder.inpainting.windows import Window, plan_windows, read_box, schedule
+from context_encoder.inpainting.windows import Window, fill_box, plan_windows, read_box, schedule
 from context_encoder.masks import mean_fill_value
 from context_encoder.models import build_generator
 
@@ -80,7 +81,7 @@ def _inside_box(window, hole: np.ndarray, cfg: ModelConfig) -> bool:
     top, left = window.top + pad, window.left + pad
     crop = padded[top : top + side, left : left + side]
     small = cv2.resize(crop, (cfg.image_size,) * 2, interpolation=cv2.INTER_AREA) > 0
-    lo, hi = hole_box(cfg)
+    lo, hi = fill_box(cfg)
     inside = np.zeros_like(small)
     inside[lo:hi, lo:hi] = True
     return not (small & ~inside).any()
@@ -97,6 +98,22 @@ def test_windows_fill_each_hole_pixel_once_inside_the_model_hole(cfg: ModelConfi
         assert w.side >= cfg.image_size
         assert _inside_box(w, hole, cfg)
     assert (count == hole).all()
+
+
+def test_whole_image_windows_take_context_up_to_the_photo() -> None:
+    """A whole-image net's window gives a hole half its extent of context on each side (the hole in
+    the central S/2 square), but a hole spanning the photo gets a window about the photo's size
+    (the hole in the window but a thin frame), not twice it with mirrored context. Center nets keep
+    their hole box."""
+    s = WHOLE.image_size
+    assert fill_box(CENTER) == hole_box(CENTER) and fill_box(WHOLE) == (s // 16, s - s // 16)
+    small = np.zeros((400, 600), bool)
+    small[180:230, 280:330] = True  # 50 px across
+    [window] = plan_windows(small, WHOLE)
+    assert window.side == math.ceil(51 * s / (s // 2))  # 2x the extent: as much context as before
+    [window] = plan_windows(HOLES["huge"](), WHOLE)  # 300 x 480 in a 333 x 517 photo
+    assert window.side == math.ceil(481 * s / (s - 2 * (s // 16))) < 517 * 1.1
+    assert _inside_box(window, HOLES["huge"](), WHOLE)
 
 
 def test_schedule_orders_windows_that_read_each_other() -> None:
