@@ -611,3 +611,34 @@ def test_large_photos_are_refined_no_finer_than_finest_side() -> None:
     assert min(unbounded) < 2449 / 640 <= min(bounded) and bounded == unbounded[:len(bounded)]
     small = Inpainter(net, CENTER)._scales(window, (320, 480))
     assert small == unbounded
+
+
+class StripeGenerator(nn.Module):
+    """A whole-image net whose output is grey with 2-px vertical stripes (±0.5)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.size = cfg.output_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stripes = 0.5 * (-1.0) ** torch.arange(self.size)
+        return stripes.expand(x.shape[0], 3, self.size, self.size).clone()
+
+
+def test_whole_image_predictions_lose_their_two_pixel_stripes() -> None:
+    """smooth() zeroes a 2-px stripe pattern and keeps a constant; the Inpainter applies it to a
+    whole-image net's predictions unless told not to (--no-smooth)."""
+    from context_encoder.inference import smooth
+
+    stripes = 0.2 + 0.5 * (-1.0) ** torch.arange(16.0)
+    out = smooth(stripes.expand(1, 3, 16, 16).clone())
+    assert out.shape == (1, 3, 16, 16) and torch.allclose(out[..., 1:-1], torch.full_like(out[..., 1:-1], 0.2))
+    image, hole = photo(96, 96), np.zeros((96, 96), bool)
+    hole[20:70, 30:60] = True
+    fills = {}
+    for on in (True, False):
+        config = InpaintConfig(blend="hard", smooth=on)
+        filled = np.asarray(Inpainter(StripeGenerator(WHOLE).eval(), WHOLE, config=config).inpaint(image, hole))
+        fills[on] = filled[25:65, 35:55].astype(int)  # inside the hole, away from its edge
+    column_steps = {on: np.abs(np.diff(f, axis=1)).mean() for on, f in fills.items()}
+    assert column_steps[False] > 20 and column_steps[True] < 2, column_steps

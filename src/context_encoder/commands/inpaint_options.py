@@ -10,7 +10,7 @@ DEFAULTS = InpaintConfig()
 
 
 def add_inpaint_options(p: argparse.ArgumentParser, *, blend_help: str) -> None:
-    """--blend, --feather, --finest-scale, --finest-side, --batch-size, --flip-tta and --precision,
+    """--blend, --feather, --finest-scale, --finest-side, --no-smooth, --batch-size, --flip-tta and --precision,
     defaults from InpaintConfig."""
     p.add_argument("--blend", default=DEFAULTS.blend, choices=BLENDS, help=f"{blend_help} (default: %(default)s)")
     p.add_argument("--feather", type=int, default=DEFAULTS.feather_px,
@@ -22,6 +22,9 @@ def add_inpaint_options(p: argparse.ArgumentParser, *, blend_help: str) -> None:
                    help="on large photos, refine no finer than the downscale that brings the photo's longer side "
                    "to this many px: a 4 MP photo is refined as a 1.3 MP one, 1.5-1.7x faster at 4-12 MP, same PSNR "
                    "(0 = no bound; default: %(default)s)")
+    p.add_argument("--no-smooth", dest="smooth", action="store_false",
+                   help="keep a whole-image net's raw prediction (by default a 3x3 binomial filter removes the "
+                   "2-px stripes of its up-convolutions, which show as streaks on large photos)")
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
                    help="windows per generator call (default: %(default)s)")
     p.add_argument("--flip-tta", action="store_true",
@@ -34,5 +37,5 @@ def add_inpaint_options(p: argparse.ArgumentParser, *, blend_help: str) -> None:
 def inpaint_config(args: argparse.Namespace) -> InpaintConfig:
     """The flags as a validated InpaintConfig (ValueError with one line for a bad value)."""
     return InpaintConfig(blend=args.blend, feather_px=args.feather, finest_scale=args.finest_scale,
-                         finest_side=args.finest_side,
+                         finest_side=args.finest_side, smooth=args.smooth,
                          batch_size=args.batch_size, flip_tta=args.flip_tta, precision=args.precision)

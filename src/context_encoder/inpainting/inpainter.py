@@ -48,7 +48,7 @@ from context_encoder.config import InpaintConfig, ModelConfig
 from context_encoder.data import uint8_to_float
 from context_encoder.device import inpaint_dtype, resolve_device
 from context_encoder.geometry import center_hole, hole_box, is_rectangle
-from context_encoder.inference import lay_out
+from context_encoder.inference import lay_out, smooth
 from context_encoder.inpainting.blend import paste, poisson_solver
 from context_encoder.inpainting.crops import Downscaler, downscaled
 from context_encoder.inpainting.imageio import ImageLike, Picture, check_mask_size, hole_from_mask, to_picture
@@ -266,6 +266,8 @@ class Inpainter:
                 with torch.no_grad(), torch.autocast(self.device.type, dtype=self.amp_dtype,
                                                      enabled=self.amp_dtype is not None):
                     pred = lay_out(self.generator(x), self.cfg)
+                if self.config.smooth and not self.cfg.predicts_center:  # a whole-image net's stripes
+                    pred = smooth(pred)
                 out += list(pred.permute(0, 2, 3, 1).cpu().numpy())
         return out
 

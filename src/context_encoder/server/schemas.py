@@ -31,6 +31,7 @@ class InpaintDefaults(BaseModel):
     feather_px: int
     finest_scale: float
     finest_side: int
+    smooth: bool
     batch_size: int
     flip_tta: bool
     precision: str
@@ -75,7 +76,7 @@ def model_info(cfg: ModelConfig, config: InpaintConfig, limits: Limits, *,
         checkpoint=None if checkpoint is None else str(checkpoint),
         sha256=None if checkpoint is None else weights_sha256(checkpoint),
         inpaint=InpaintDefaults(blend=config.blend, feather_px=config.feather_px, finest_scale=config.finest_scale,
-                                finest_side=config.finest_side,
+                                finest_side=config.finest_side, smooth=config.smooth,
                                 batch_size=config.batch_size, flip_tta=config.flip_tta,
                                 precision=config.precision),
         limits=LimitsInfo(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
