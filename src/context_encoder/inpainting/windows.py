@@ -36,9 +36,9 @@ def fill_box(cfg: ModelConfig) -> tuple[int, int]:
 
     A center net's hole box (:func:`context_encoder.geometry.hole_box`). A whole-image net was
     trained on holes anywhere in its window, so its box is the window but a frame of
-    ``WHOLE_IMAGE_FRAME`` (8 px at 128): a large hole is seen 1.75x less downscaled than in the
-    central S/2 square, +0.09 / +0.07 dB on 20 held-out photos of bsd100 / camvid test
-    (docs/results.md).
+    ``WHOLE_IMAGE_FRAME`` (8 px at 128), for coarse windows (refinement windows keep the central
+    S/2 square). With the photo-size bound of ``_window``: +0.08 / +0.05 dB on 20 held-out photos
+    of bsd100 / camvid test, +0.13 / +0.20 dB on the masks protocol (docs/results.md).
     """
     if cfg.predicts_center:
         return hole_box(cfg)
