@@ -56,7 +56,6 @@ from context_encoder.inpainting.refine import Level, Region, paste_coarse
 from context_encoder.inpainting.windows import (
     RefineWindow,
     Window,
-    fill_box,
     plan_windows,
     refine_scales,
     refine_windows,
@@ -306,7 +305,7 @@ class Inpainter:
         ``cut``: a :class:`Downscaler` of ``job.work``, shared by the windows of one level."""
         s = self.cfg.image_size
         crop = (cut or Downscaler(job.work))(window.top, window.left, window.side, s)  # (S, S, 3)
-        lo, hi = (fill_box if isinstance(window, Window) else hole_box)(self.cfg)  # the same for a center net
+        lo, hi = hole_box(self.cfg)
         if isinstance(window, RefineWindow) and self.cfg.predicts_center:  # its hole box, nothing else
             hidden = np.zeros((s, s), bool)
             hidden[lo:hi, lo:hi] = True
