@@ -1,6 +1,7 @@
-"""The harmonic hole fill of the net's input and the U-Net skips (issue 23's deviations, behind
-``model.hole_fill`` and ``model.skips``): what they compute, where they are refused, and that the
-paths a user runs (training step, ``Inpainter``) read them from the model config."""
+"""The harmonic hole fill of the net's input, the U-Net skips and the mask channel (issue 23's
+deviations, behind ``model.hole_fill``, ``model.skips`` and ``model.mask_channel``): what they
+compute, where they are refused, and that the paths a user runs (training step, ``Inpainter``)
+read them from the model config."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from context_encoder.config import ModelConfig, TrainConfig, to_dict, train_conf
 from context_encoder.inpainting.export import export_generator
 from context_encoder.inpainting.inpainter import Inpainter
 from context_encoder.laplace import harmonic_fill
-from context_encoder.masks import fill_hole, mean_fill_value
+from context_encoder.masks import fill_hole, mean_fill_value, net_input
 from context_encoder.models import build_generator
 
 
@@ -93,6 +94,8 @@ def test_settings_that_cannot_hold_are_refused() -> None:
         validate_model(ModelConfig(skips=True))  # the center net outputs the center only
     with pytest.raises(ValueError, match="skips .* need a whole-image net"):
         validate_model(ModelConfig(arch="alexnet", image_size=227, skips=True))
+    with pytest.raises(ValueError, match="mask-channel needs --arch center"):
+        validate_model(ModelConfig(arch="alexnet", image_size=227, mask_channel=True))
     cfg = train_config_from_dict({**to_dict(TrainConfig()), "data": {"data": ["x"]},
                                   "mask": {"kind": "block"}, "model": {"skips": True, "hole_fill": "harmonic"}})
     assert cfg.model.full_image and cfg.model.skips and cfg.model.hole_fill == "harmonic"
@@ -115,7 +118,7 @@ class _Spy(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.seen.append(x.detach().clone())
-        return x
+        return x[:, :3]
 
 
 @pytest.mark.parametrize("hole_fill", ["mean", "harmonic"])
@@ -137,3 +140,31 @@ def test_inpainter_gives_the_net_the_configured_fill(hole_fill: str) -> None:
         image = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 127.5 - 1
         expected = fill_hole(image, torch.from_numpy(mask > 0)[None, None].float(), "harmonic")[0]
         assert torch.allclose(x, expected, atol=1e-3)
+
+
+def test_the_mask_channel_is_the_fourth_input_channel() -> None:
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    mask = _hole()
+    cfg = ModelConfig(image_size=32, full_image=True, hole_fill="harmonic")
+    plain = net_input(images, mask, cfg)
+    assert torch.equal(plain, fill_hole(images, mask, "harmonic"))
+    both = net_input(images, mask, dataclasses.replace(cfg, mask_channel=True))
+    assert both.shape == (2, 4, 32, 32) and torch.equal(both[:, :3], plain) and torch.equal(both[:, 3:], mask)
+    gen = build_generator(dataclasses.replace(cfg, nef=8, ngf=8, bottleneck=16, mask_channel=True)).eval()
+    assert gen(both).shape == (2, 3, 32, 32)
+    with pytest.raises(RuntimeError):  # the net reads 4 channels: RGB alone does not fit
+        gen(plain)
+
+
+def test_inpainter_gives_a_mask_channel_net_the_hole() -> None:
+    cfg = ModelConfig(image_size=32, full_image=True, nef=8, ngf=8, bottleneck=16, hole_fill="harmonic",
+                      mask_channel=True)
+    spy = _Spy()
+    photo = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[10:20, 8:22] = 255
+    Inpainter(spy, cfg, config=None).inpaint(photo, mask, blend="hard")
+    x = spy.seen[0].float()[0]  # (4, 32, 32)
+    assert x.shape[0] == 4
+    np.testing.assert_array_equal(x[3].numpy() > 0.5, mask > 0)

@@ -163,6 +163,21 @@ def test_a_center_net_starts_a_whole_image_net_with_its_shared_layers(
             torch.testing.assert_close(theirs[name], b, atol=1e-6, rtol=1e-5, msg=name)
 
 
+def test_a_mask_channel_net_starts_as_the_net_it_widens(image_dir: Path, tmp_path: Path,
+                                                       tiny_checkpoint: Path) -> None:
+    config = tmp_path / "mask.yaml"
+    config.write_text("model:\n  mask_channel: true\n")
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--data", str(image_dir), "--init", str(tiny_checkpoint),
+                 "--steps", "1", "--loss", "l2", "--lr-g", "1e-12", "--out", str(run), *TINY]) == 0
+    source, _ = load_generator(tiny_checkpoint)
+    tuned, cfg = load_generator(run)
+    assert cfg.mask_channel and cfg.in_channels == 4
+    first = tuned.state_dict()["encoder.0.weight"]  # (nef, 4, 4, 4): RGB as saved, the mask's at zero
+    torch.testing.assert_close(first[:, :3], source.state_dict()["encoder.0.weight"], atol=1e-6, rtol=1e-5)
+    assert first[:, 3].abs().max() < 1e-6
+
+
 def test_init_with_another_architecture_is_a_one_line_error(
         image_dir: Path, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["train", "--data", str(image_dir), "--init", str(tiny_checkpoint), "--bottleneck", "16",

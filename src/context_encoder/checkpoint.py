@@ -340,6 +340,29 @@ def load_shared_state(module: nn.Module, path: Path) -> list[str]:
     return [k for k in own if k not in shared]
 
 
+def load_widened_input(module: nn.Module, path: Path) -> None:
+    """Load every tensor of ``path`` into ``module``, whose first convolution reads more input
+    channels than the saved one (``ModelConfig.mask_channel``): the saved weights fill its leading
+    input channels, the new ones start at zero, so the net computes what the saved one did.
+    Raises CheckpointError when any other tensor differs."""
+    own = module.state_dict()
+    saved = _read_state(path)
+    state = {}
+    for name, tensor in own.items():
+        value = saved.get(name)
+        if value is None:
+            raise CheckpointError(f"checkpoint {path} has no tensor {name}")
+        if value.shape != tensor.shape:
+            if value.dim() != 4 or value.shape[0] != tensor.shape[0] or value.shape[2:] != tensor.shape[2:] \
+                    or value.shape[1] >= tensor.shape[1]:
+                raise CheckpointError(f"checkpoint {path}: {name} is {tuple(value.shape)}, "
+                                      f"the model's {tuple(tensor.shape)}")
+            value = torch.cat([value, value.new_zeros(value.shape[0], tensor.shape[1] - value.shape[1],
+                                                      *value.shape[2:])], dim=1)
+        state[name] = value.to(tensor.dtype)
+    module.load_state_dict(state)
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu",
                    arch: str | None = None) -> tuple[nn.Module, ModelConfig]:
     """Rebuild the generator from a checkpoint (or "pretrained"), in eval mode. Raises CheckpointError."""

@@ -66,6 +66,14 @@ class ModelConfig:
     # U-Net skip connections, encoder to decoder at each resolution (a deviation for whole-image
     # nets, issue 23: the decoder sees the context at full resolution, not only the bottleneck)
     skips: bool = False
+    # The hole mask (1 = hidden) as a fourth input channel (a deviation, issue 23): with the harmonic
+    # hole fill, nothing else in the input tells the net which smooth pixels are guessed
+    mask_channel: bool = False
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of the generator's input: RGB, and the mask with ``mask_channel``."""
+        return self.nc + int(self.mask_channel)
 
     @property
     def overlap_px(self) -> int:
@@ -419,6 +427,7 @@ def validate_model(m: ModelConfig) -> None:
         (not m.skips or (m.arch in ("center", "autoencoder") and m.output_size == m.image_size),
          "skips (U-Net skip connections) need a whole-image net: --arch center with --mask block | region | "
          "folder"),
+        (not m.mask_channel or m.arch == "center", "mask-channel needs --arch center"),
     ]
     for name in ("nef", "ngf", "ndf"):
         value = getattr(m, name)

@@ -1,7 +1,7 @@
 """The generator on model-size windows: the one step from (window, hidden pixels) to a prediction.
 
 Images are (N, 3, S, S) float in [-1, 1], masks (N, 1, S, S) with 1 = hidden, S = the model's
-``image_size``. Hidden pixels are filled by :func:`context_encoder.masks.fill_hole`, the same
+``image_size``. The input is built by :func:`context_encoder.masks.net_input`, the same
 function training uses. The training sample grids and the exported graph run the generator through
 :func:`generate`; ``Inpainter`` (photos) runs the same two steps, filling the next batch's holes
 while the generator runs the current one.
@@ -15,19 +15,19 @@ from torch import nn
 
 from context_encoder.config import ModelConfig
 from context_encoder.geometry import center_box
-from context_encoder.masks import fill_hole
+from context_encoder.masks import net_input
 
 
-def generate(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor, hole_fill: str = "mean") -> torch.Tensor:
-    """The generator's own output for masked images: (N, 3, O, O), O = ``cfg.output_size``.
-    ``hole_fill``: the model's ``ModelConfig.hole_fill`` (what the hidden pixels hold)."""
-    return generator(fill_hole(images, mask, hole_fill))
+def generate(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """The generator's own output for masked images: (N, 3, O, O), O = ``cfg.output_size``; its
+    input as the model was trained (:func:`context_encoder.masks.net_input`)."""
+    return generator(net_input(images, mask, cfg))
 
 
 @torch.no_grad()
 def predict(generator: nn.Module, images: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     """The prediction laid out over the whole window: (N, 3, S, S) float32 (:func:`lay_out`)."""
-    return lay_out(generate(generator, images, mask, cfg.hole_fill), cfg)
+    return lay_out(generate(generator, images, mask, cfg), cfg)
 
 
 def lay_out(out: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:

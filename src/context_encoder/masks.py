@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from context_encoder.config import MEAN_RGB
+from context_encoder.config import MEAN_RGB, ModelConfig
 from context_encoder.geometry import center_mask
 
 IMAGE_MASK_SUFFIXES = (".png",)
@@ -198,6 +198,18 @@ def fill_hole(images: torch.Tensor, mask: torch.Tensor, how: str = "mean") -> to
     if how == "harmonic":
         return _harmonic_fill(images, hidden)
     return torch.where(hidden, mean_fill_value(images.device, images.dtype), images)
+
+
+def net_input(images: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """The generator's input: the images with their hole filled as ``cfg.hole_fill`` says
+    (:func:`fill_hole`), then the mask (1 = hidden) as a fourth channel with ``cfg.mask_channel``.
+
+    images (N, 3, H, W) in [-1, 1]; mask (N, 1, H, W). Returns (N, cfg.in_channels, H, W).
+    """
+    x = fill_hole(images, mask, cfg.hole_fill)
+    if not cfg.mask_channel:
+        return x
+    return torch.cat([x, (mask > 0.5).to(x.dtype)], dim=1)
 
 
 def _harmonic_fill(images: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:

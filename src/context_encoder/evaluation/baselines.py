@@ -24,7 +24,7 @@ from torch import nn
 from context_encoder.config import ModelConfig
 from context_encoder.data import uint8_to_float
 from context_encoder.inpainting.blend import paste
-from context_encoder.masks import fill_hole
+from context_encoder.masks import net_input
 
 OPENCV_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 HOG_CELL = 8  # px per side of a HOG cell
@@ -106,8 +106,8 @@ def encoder_features(generator: nn.Module, images: np.ndarray, masks: np.ndarray
                      *, batch_size: int = 32) -> np.ndarray:
     """The context encoder's description of the visible context, L2-normalised: (N, D) float32.
 
-    The hole is hidden behind the mean colour (:func:`masks.fill_hole`, as in training) and the
-    image encoded; a center net's bottleneck code (N, bottleneck) is the feature, other nets use
+    The hole is hidden as the model was trained (:func:`masks.net_input`) and the image encoded; a
+    center net's bottleneck code (N, bottleneck) is the feature, other nets use
     the flattened encoder output.
     """
     device = next(generator.parameters()).device
@@ -116,7 +116,7 @@ def encoder_features(generator: nn.Module, images: np.ndarray, masks: np.ndarray
         x = torch.from_numpy(np.ascontiguousarray(images[lo : lo + batch_size]))
         x = uint8_to_float(x.permute(0, 3, 1, 2)).to(device)  # (n, 3, H, W)
         m = torch.from_numpy(np.ascontiguousarray(masks[lo : lo + batch_size]))[:, None].float().to(device)
-        feats = generator.encode(fill_hole(x, m))
+        feats = generator.encode(net_input(x, m, cfg))
         if cfg.arch == "center":
             feats = generator.bottleneck(feats)
         out.append(torch.nn.functional.normalize(feats.flatten(1).float(), dim=1).cpu())

@@ -40,12 +40,13 @@ class InpaintingGraph(nn.Module):
     """The generator behind the mean-colour fill (:func:`context_encoder.inference.generate`):
     (image (N, 3, S, S), mask (N, 1, S, S)) -> (N, 3, O, O)."""
 
-    def __init__(self, generator: nn.Module) -> None:
+    def __init__(self, generator: nn.Module, cfg: ModelConfig) -> None:
         super().__init__()
         self.generator = generator
+        self.cfg = cfg
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return generate(self.generator, image, mask)
+        return generate(self.generator, image, mask, self.cfg)
 
 
 def example_inputs(cfg: ModelConfig, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,13 +58,13 @@ def example_inputs(cfg: ModelConfig, batch: int, seed: int = 0) -> tuple[torch.T
     return image, mask
 
 
-def _graph(generator: nn.Module) -> InpaintingGraph:
+def _graph(generator: nn.Module, cfg: ModelConfig) -> InpaintingGraph:
     """The generator, in eval mode on the CPU, with its full-kernel convs as plain convolutions
     (the same weights and result; they export as standard Conv / ConvTranspose ops). A copy:
     ``generator`` itself is left as it was."""
     generator = copy.deepcopy(generator).cpu().eval()
     set_dense_kernels(generator, False)
-    return InpaintingGraph(generator).eval()
+    return InpaintingGraph(generator, cfg).eval()
 
 
 def export_onnx(generator: nn.Module, cfg: ModelConfig, output: Path | BinaryIO, *, opset: int = 18) -> None:
@@ -73,7 +74,7 @@ def export_onnx(generator: nn.Module, cfg: ModelConfig, output: Path | BinaryIO,
 
     if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
         raise ValueError("ONNX export needs torch >= 2.5 (the torch.export-based exporter)")
-    graph = _graph(generator)
+    graph = _graph(generator, cfg)
     batch = torch.export.Dim("batch", min=1)
     log = io.StringIO()
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), torch.no_grad(), \
@@ -97,7 +98,7 @@ def export_onnx(generator: nn.Module, cfg: ModelConfig, output: Path | BinaryIO,
 def export_torchscript(generator: nn.Module, cfg: ModelConfig, output: Path | BinaryIO) -> None:
     """Write a traced TorchScript module (a path or an open binary file; its shapes are static
     except the batch axis)."""
-    graph = _graph(generator)
+    graph = _graph(generator, cfg)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*deprecated")
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.*deprecated")
@@ -147,6 +148,6 @@ def parity(path: str | Path, generator: nn.Module, cfg: ModelConfig, *, fmt: str
     worst = 0.0
     for n in batch_sizes:
         image, mask = example_inputs(cfg, n, seed=n)
-        reference = generate(generator, image, mask).numpy()
+        reference = generate(generator, image, mask, cfg).numpy()
         worst = max(worst, float(np.abs(run_exported(path, image, mask, fmt=fmt) - reference).max()))
     return worst

@@ -62,7 +62,7 @@ from context_encoder.inpainting.windows import (
     schedule,
 )
 from context_encoder.laplace import hole_border
-from context_encoder.masks import fill_hole
+from context_encoder.masks import net_input
 from context_encoder.models import FlipAverage
 
 MaskLike = ImageLike | None
@@ -271,13 +271,13 @@ class Inpainter:
         return out
 
     def _net_input(self, requests: list[_Request]) -> torch.Tensor:
-        """Windows -> the generator's input (N, 3, S, S): each cut at model size (:meth:`_model_input`),
-        in [-1, 1], its hidden pixels filled as the model was trained (fill_hole)."""
+        """Windows -> the generator's input (N, C, S, S): each cut at model size (:meth:`_model_input`),
+        in [-1, 1], its hidden pixels filled as the model was trained (masks.net_input)."""
         chunk = [self._model_input(*request) for request in requests]
         pixels = torch.from_numpy(np.stack([x for x, _ in chunk])).permute(0, 3, 1, 2)  # (N, 3, S, S)
         images = uint8_to_float(pixels.to(self.device)).contiguous(memory_format=torch.channels_last)
         holes = torch.from_numpy(np.stack([m for _, m in chunk])[:, None]).to(self.device).float()  # (N, 1, S, S)
-        return fill_hole(images, holes, self.cfg.hole_fill)
+        return net_input(images, holes, self.cfg)
 
     def _refine(self, regions: list[tuple[_Job, Region, float]]) -> None:
         """One finer level for each (job, region, scale): windows near the region's border predict

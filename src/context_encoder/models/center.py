@@ -27,7 +27,8 @@ def _widths(n_layers: int, base: int) -> list[int]:
 
 
 class CenterGenerator(nn.Module):
-    """(N, nc, S, S) in [-1, 1] -> (N, nc, S/2, S/2) center prediction (or (N, nc, S, S))."""
+    """(N, in_channels, S, S) in [-1, 1] (RGB, then the mask with ``mask_channel``) -> (N, nc, S/2, S/2)
+    center prediction (or (N, nc, S, S))."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -35,7 +36,7 @@ class CenterGenerator(nn.Module):
         n_down = int(math.log2(cfg.image_size // 4))  # 128 -> 5 convs down to 4×4
         enc_w = _widths(n_down, cfg.nef)
         layers: list[nn.Module] = []
-        in_ch = cfg.nc
+        in_ch = cfg.in_channels
         for i, width in enumerate(enc_w):
             layers.append(nn.Conv2d(in_ch, width, 4, 2, 1, bias=False))
             if i > 0:

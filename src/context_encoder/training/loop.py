@@ -35,6 +35,7 @@ from context_encoder.checkpoint import (
     load_shared_state,
     load_state,
     load_training_state,
+    load_widened_input,
     read_model_config,
     resolve_weights,
     save_checkpoint,
@@ -210,10 +211,16 @@ def _initialize(state: TrainState, spec: str) -> None:
     """Start the generator from trained weights whose architecture matches the run's. A center
     net may start a whole-image one (``full_image``, ``skips``, ``hole_fill`` and ``bottleneck`` are
     the differences allowed): the layers they share by name and shape (the encoder, the bottleneck
-    and up-convs where their shapes agree) are loaded, the rest keep their random init."""
+    and up-convs where their shapes agree) are loaded, the rest keep their random init. A net with
+    ``mask_channel`` may start from the same net without it: the mask's input weights start at zero,
+    so it starts as the net it was."""
     weights = resolve_weights(spec)
     saved = read_model_config(weights)
     diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name)]
+    if "mask_channel" in diff and set(diff) == {"mask_channel"} and state.model.mask_channel:
+        load_widened_input(unwrap(state.generator), weights)
+        print(f"--init {shown(spec)}: loaded; the mask channel's input weights start at zero")
+        return
     if "full_image" in diff and set(diff) <= {"full_image", "skips", "hole_fill", "bottleneck"}:
         fresh = load_shared_state(unwrap(state.generator), weights)
         print(f"--init {shown(spec)}: shared layers loaded; {len(fresh)} tensors start at random "

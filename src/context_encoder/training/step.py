@@ -27,7 +27,7 @@ from context_encoder.losses import (
     reconstruction_loss,
     ring_weights,
 )
-from context_encoder.masks import fill_hole
+from context_encoder.masks import net_input
 from context_encoder.training.ema import WeightEMA
 from context_encoder.training.paste import poisson_paste
 
@@ -61,7 +61,7 @@ def prepare_batch(images: torch.Tensor, masks: torch.Tensor, state: TrainState) 
     fmt = torch.channels_last if state.channels_last else torch.contiguous_format
     real = uint8_to_float(images.to(dev, non_blocking=True)).contiguous(memory_format=fmt)
     mask = masks.to(dev, non_blocking=True).float()
-    inp = fill_hole(real, mask, state.model.hole_fill).contiguous(memory_format=fmt)
+    inp = net_input(real, mask, state.model).contiguous(memory_format=fmt)
     if state.task.hides_nothing or state.loss.weighting == "lua-uniform":
         weights = torch.ones_like(mask)
     elif state.loss.weighting == "lua-context":
