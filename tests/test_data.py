@@ -107,6 +107,31 @@ def test_scale_jitter_off_when_range_is_empty(tmp_path: Path) -> None:
     assert max(spans) <= 100  # every crop at the 64 px scale
 
 
+def test_window_views_show_the_whole_photo_mirrored_past_its_shorter_sides(tmp_path: Path) -> None:
+    """``window_views`` 1: every sample is the whole photo (the red ramp spans 0..255) in a square
+    window of its longer side, rows mirrored past the top and bottom as inpaint's windows are."""
+    width, height = 300, 200
+    ramp = np.linspace(0, 255, width)[None, :].repeat(height, 0)
+    rows = np.linspace(0, 255, height)[:, None].repeat(width, 1)  # green rises top to bottom
+    img = np.stack([ramp, rows, np.full_like(ramp, 160)], -1).round().astype(np.uint8)
+    path = tmp_path / "ramp.png"
+    Image.fromarray(img).save(path)
+    views = ImageFolderDataset([path], image_size=30, load_size=200, window_views=1.0)
+    crops = ImageFolderDataset([path], image_size=30, load_size=200)
+    for seed in range(6):
+        view = views[(0, seed)]
+        assert view.shape == (3, 30, 30) and torch.equal(view, views[(0, seed)])
+        red, green = view[0].float(), view[1].float()
+        assert red.max() - red.min() > 230  # the photo's whole width
+        # 50 mirrored rows of 300 above and below: 5 of 30; green falls towards both edges from
+        # its maximum at the photo's last row and minimum at its first
+        col = green[:, 15]
+        assert col[:5].flip(0).sub(col[5:10]).abs().max() < 30  # top band mirrors the first rows
+        assert col[25:].flip(0).sub(col[20:25]).abs().max() < 30
+        assert col[10] < col[20]
+    assert max(int(c[0].max()) - int(c[0].min()) for c in (crops[(0, s)] for s in range(6))) < 100
+
+
 def test_bilinear_resampling_as_the_originals_image_scale(image_dir: Path) -> None:
     """``resample: bilinear`` (Lua's ``image.scale`` default) is what PIL's bilinear filter gives;
     the default stays bicubic."""

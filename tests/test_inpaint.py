@@ -278,7 +278,7 @@ def test_whole_image_model_inpaints_any_photo(region_checkpoint: Path) -> None:
 
 
 def test_from_pretrained_without_packaged_weights(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("context_encoder.inpainting.inpainter.PACKAGED_CENTER", "weights/absent.safetensors")
+    monkeypatch.setattr("context_encoder.inpainting.inpainter.PACKAGED_DEFAULT", "weights/absent.safetensors")
     with pytest.raises(CheckpointError, match="no default model is packaged.*--checkpoint"):
         Inpainter.from_pretrained()
 
@@ -401,7 +401,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(case: str, tiny_checkpoint
 
 def test_cli_without_packaged_weights_asks_for_a_checkpoint(tmp_path: Path, capsys,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("context_encoder.inpainting.inpainter.PACKAGED_CENTER", "weights/absent.safetensors")
+    monkeypatch.setattr("context_encoder.inpainting.inpainter.PACKAGED_DEFAULT", "weights/absent.safetensors")
     Image.fromarray(photo(30, 40)).save(tmp_path / "in.png")
     assert main(["inpaint", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]) == 2
     assert "no default model is packaged" in capsys.readouterr().err

@@ -123,7 +123,7 @@ def test_painted_holes_on_a_large_real_photo_have_no_straight_step(model: str, i
     """Each region's refinement writes only its own pixels: another region's bounding box reaching
     into the ellipse overwrote its fill down from the box's top row, a straight step across it
     (60× the median row step on this photo, grid score 2.9; 28× and 1.9 with the Poisson paste).
-    Checked for the packaged pair (painted holes: the residual net) and the center net alone."""
+    Checked for the packaged default (the residual net) and the center net alone."""
     photo, hole = _large_photo(real_data_dir)
     assert 0.13 < hole.mean() < 0.17
     assert cv2.connectedComponents(hole.astype(np.uint8))[0] - 1 == 2  # ellipse and stroke, apart

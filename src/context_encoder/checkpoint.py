@@ -43,8 +43,10 @@ from context_encoder.models import build_generator
 KEEP = 2  # step directories kept per run
 PRETRAINED = "pretrained"  # names the default models packaged at context_encoder/weights/
 PACKAGED_CENTER = "weights/center.safetensors"  # the paper's center net; what "pretrained" loads as one net
-PACKAGED_RESIDUAL = "weights/residual.safetensors"  # the harmonic-residual net for painted holes (issue 23)
-# One packaged net by name; "pretrained" itself, where a photo is filled, is the pair (Inpainter.from_pretrained)
+PACKAGED_RESIDUAL = "weights/residual.safetensors"  # the harmonic-residual whole-image net (issue 23)
+# The net "pretrained" fills photos with (Inpainter.from_pretrained: inpaint, serve, evaluate), holes of every shape
+PACKAGED_DEFAULT = PACKAGED_RESIDUAL
+# One packaged net by name
 PACKAGED = {"pretrained-center": PACKAGED_CENTER, "pretrained-residual": PACKAGED_RESIDUAL}
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
@@ -199,8 +201,8 @@ def find_checkpoint(path: str | Path, *, resume: bool = False) -> Path:
     gen = _generator_file(p)
     if gen is None:
         raise CheckpointError(f"no checkpoint found at {path} (give a run directory, step directory, generator "
-                              ".safetensors, or 'pretrained' for the packaged pair, 'pretrained-center' / "
-                              "'pretrained-residual' for one of its nets)")
+                              ".safetensors, or 'pretrained' for the packaged default, 'pretrained-center' / "
+                              "'pretrained-residual' for a packaged net by name)")
     return gen
 
 
@@ -218,7 +220,7 @@ def run_files(run_dir: str | Path) -> list[Path]:
 def checkpoint_files(spec: str | Path) -> list[Path]:
     """Every file that a checkpoint is read from or kept with, which no output may replace: the
     weights and their ``model.json``; for a step directory, the other steps and its run's files."""
-    if str(spec) == PRETRAINED:  # the packaged pair
+    if str(spec) == PRETRAINED:  # every packaged net
         return [packaged_weights(name) for name in PACKAGED.values()]
     weights = resolve_weights(spec)
     files = [weights, weights.with_name("model.json")]

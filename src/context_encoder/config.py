@@ -94,6 +94,10 @@ class DataConfig:
     data: tuple[str, ...] = ()
     load_size: int = 0  # shorter side before the random crop; 0 = image_size * 350 / 128
     min_load_size: int = 0  # > 0: each crop's shorter side is drawn from [min_load_size, load_size]
+    # Share of samples that show the whole image in a square window of its longer side, mirrored past
+    # its shorter sides: what ``inpaint`` feeds a whole-image net for a hole spanning the photo
+    # (issue 23; 0 = only random crops)
+    window_views: float = 0.0
     val_fraction: float = 0.0  # seeded hold-out, never trained on
     workers: int = 2
     cache: bool = True  # decode every image once into memory (uint8)
@@ -508,6 +512,7 @@ def validate(cfg: TrainConfig) -> None:
         (d.workers >= 0, "workers must be >= 0"),
         (d.resample in RESAMPLES, f"resample must be one of {', '.join(RESAMPLES)}, got '{d.resample}'"),
         (d.load_size >= 0 and d.min_load_size >= 0, "load-size and min-load-size must be >= 0"),
+        (0.0 <= d.window_views <= 1.0, f"window-views must be in [0, 1], got {d.window_views}"),
         (_finite(o.lr_g, o.lr_d) and o.lr_g > 0 and o.lr_d > 0, "learning rates must be finite and > 0"),
         (0.0 <= o.beta1 < 1.0 and 0.0 <= o.beta2 < 1.0, "Adam betas must be in [0, 1)"),
         (o.lr_schedule in ("constant", "cosine"), "lr-schedule: constant | cosine"),

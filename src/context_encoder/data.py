@@ -76,7 +76,8 @@ def float_to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 class ImageFolderDataset(Dataset):
-    """Random crops of the images below one or more folders.
+    """Random crops of the images below one or more folders (with ``window_views``, that share of
+    the samples is instead the whole image in a mirrored square window: :meth:`_window_view`).
 
     Items are uint8 tensors (3, image_size, image_size); the training loop moves them to the
     device and maps them to [-1, 1] there. Index with ``(position, sample_seed)`` pairs (from
@@ -85,9 +86,10 @@ class ImageFolderDataset(Dataset):
 
     def __init__(
         self, files: Sequence[Path], *, image_size: int, load_size: int, min_load_size: int = 0,
-        cache: bool = True, resample: str = "bicubic",
+        cache: bool = True, resample: str = "bicubic", window_views: float = 0.0,
     ) -> None:
         self.resample = resample
+        self.window_views = window_views
         self.image_size, self.load_size = image_size, max(load_size, image_size)
         self.min_load_size = min(max(min_load_size, image_size), self.load_size) if min_load_size else 0
         self.files = list(files)
@@ -130,6 +132,8 @@ class ImageFolderDataset(Dataset):
             y, x, flip = (h - s) // 2, (w - s) // 2, False
         else:
             g = torch.Generator().manual_seed(seed)
+            if self.window_views and float(torch.rand((), generator=g)) < self.window_views:
+                return self._window_view(img, g)
             if self.min_load_size:
                 return self._scaled_crop(img, g)
             y = int(torch.randint(0, h - s + 1, (), generator=g))
@@ -151,6 +155,28 @@ class ImageFolderDataset(Dataset):
             crop = F.interpolate(crop[None].float(), size=(s, s), mode=self.resample, antialias=True)[0]
             crop = crop.round().clamp(0, 255).to(torch.uint8)
         return crop.flip(-1) if bool(torch.rand((), generator=g) < 0.5) else crop
+
+
+    def _window_view(self, img: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """The whole image as ``inpaint`` shows a whole-image net a hole that spans a photo: a square
+        window of the image's longer side, the image centred in it and mirrored past its shorter
+        sides (edge pixel repeated, as :func:`context_encoder.inpainting.windows.reflect_index`),
+        resized to S x S and flipped at random: (3, S, S) uint8."""
+        s, (h, w) = self.image_size, img.shape[-2:]
+        side = max(h, w)
+        rows, cols = _mirrored(h, side), _mirrored(w, side)
+        view = img[:, rows][:, :, cols]
+        view = F.interpolate(view[None].float(), size=(s, s), mode=self.resample, antialias=True)[0]
+        view = view.round().clamp(0, 255).to(torch.uint8)
+        return view.flip(-1) if bool(torch.rand((), generator=g) < 0.5) else view
+
+
+def _mirrored(size: int, side: int) -> torch.Tensor:
+    """Indices of a window of ``side`` px centred on an image axis of ``size`` px, mirrored into it."""
+    idx = torch.arange(side) + (size - side) // 2
+    idx = idx % (2 * size)
+    idx = torch.where(idx < 0, idx + 2 * size, idx)
+    return torch.where(idx < size, idx, 2 * size - 1 - idx)
 
 
 def split_files(files: Sequence[Path], val_fraction: float, seed: int = 0) -> tuple[list[Path], list[Path]]:

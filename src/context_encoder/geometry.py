@@ -49,16 +49,6 @@ def center_hole(height: int, width: int, cfg: ModelConfig) -> np.ndarray:
     return hole
 
 
-def is_rectangle(hole: np.ndarray) -> bool:
-    """Whether the True pixels of ``hole`` (H, W) bool form one filled axis-aligned rectangle (the
-    paper's setting: a square or box hole, as the center protocol and a drawn box give)."""
-    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
-    if not rows.size:
-        return False
-    box = hole[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    return bool(box.all())
-
-
 def center_square(img: Image.Image, size: int) -> Image.Image:
     """The largest centered square of ``img``, resized to ``size``×``size`` with Pillow bicubic."""
     w, h = img.size

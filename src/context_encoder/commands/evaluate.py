@@ -61,8 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", type=_methods, default="mean-fill,opencv-telea,opencv-ns",
                    help=f"comma-separated, from: {', '.join(EVAL_METHODS)}")
     p.add_argument("--checkpoint", type=Path, action="append", default=[],
-                   help="run dir, generator .safetensors, 'pretrained' (the packaged pair, routed as inpaint "
-                   "routes it), 'pretrained-center' or 'pretrained-residual' for "
+                   help="run dir, generator .safetensors, 'pretrained' (the packaged default, as inpaint "
+                   "runs it), 'pretrained-center' or 'pretrained-residual' for "
                    "'model' / 'nn-features' (repeatable, one row each)")
     p.add_argument("--protocol", default="center", choices=EVAL_PROTOCOLS,
                    help="center: the 64x64 center hole at 128 px; masks: fixed hole masks from --mask-dir at 128 px; "

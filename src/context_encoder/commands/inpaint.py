@@ -36,9 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask-dir", type=Path, help="batch mode: masks named NAME.png for image NAME.*; "
                    "a photo with no mask there (nor NAME_mask.png, nor --mask) is skipped and listed")
     p.add_argument("--checkpoint", type=Path, help="run directory, step directory, generator .safetensors or "
-                   "'pretrained' (default: the packaged pair: the paper's center net for a hole that is one "
-                   "filled rectangle, the harmonic-residual net for any other hole; 'pretrained-center' or "
-                   "'pretrained-residual' for one of them alone)")
+                   "'pretrained' (default: the packaged harmonic-residual net, for holes of every shape; "
+                   "'pretrained-center' for the paper's center net, packaged beside it)")
     p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
     add_inpaint_options(p, blend_help="poisson: the prediction's gradients with the photo's values on the hole's "
                         "border, i.e. corrected by its own mismatch on the known pixels it also predicts; hard: the "
@@ -114,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from context_encoder.inpainting.files import inpaint_file, inpaint_folder
     from context_encoder.inpainting.inpainter import Inpainter
 
-    checkpoint = args.checkpoint if args.checkpoint is not None else PRETRAINED  # the packaged pair
+    checkpoint = args.checkpoint if args.checkpoint is not None else PRETRAINED  # the packaged default
     inpainter = Inpainter.from_checkpoint(checkpoint, args.device, arch=args.arch, config=config)
     if not batch:
         inpaint_file(inpainter, args.image, args.output, mask=args.mask, overwrite=args.overwrite,

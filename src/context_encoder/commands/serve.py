@@ -44,9 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "authentication: keep the default loopback --host unless a trusted proxy guards it.",
         epilog="example: curl -F image=@photo.jpg -F mask=@mask.png -o filled.png http://127.0.0.1:7860/api/v1/inpaint")
     p.add_argument("--checkpoint", type=Path, help="run directory, step directory, generator .safetensors or "
-                   "'pretrained' (default: the packaged pair: the paper's center net for a hole that is one "
-                   "filled rectangle, the harmonic-residual net for any other hole; 'pretrained-center' or "
-                   "'pretrained-residual' for one of them alone)")
+                   "'pretrained' (default: the packaged harmonic-residual net, for holes of every shape; "
+                   "'pretrained-center' for the paper's center net, packaged beside it)")
     p.add_argument("--arch", choices=ARCHS, help="fail unless the checkpoint is of this architecture")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; anything but loopback opens the API to the network "

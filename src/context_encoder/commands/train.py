@@ -57,6 +57,9 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--load-size": ("data.load_size", int, None, "shorter side before cropping (0 = size*350/128)"),
     "--min-load-size": ("data.min_load_size", int, None,
                         "scale jitter: draw each crop's shorter side from [this, --load-size] (0 = off)"),
+    "--window-views": ("data.window_views", float, None, "share of samples showing the whole image in a "
+                       "square window mirrored past its shorter sides, as inpaint feeds a whole-image net "
+                       "a hole spanning the photo (0 = only crops)"),
     "--resample": ("data.resample", str, RESAMPLES, "how photos are resized to --load-size: bicubic, or "
                    "bilinear as the original's image.scale"),
     "--bottleneck": ("model.bottleneck", int, None, "center net bottleneck channels"),

@@ -76,9 +76,10 @@ def model_row(ckpt: Checkpoint, blend: str, flip_tta: bool) -> str:
 def model_method(ckpt: Checkpoint, config: InpaintConfig) -> Method:
     """The checkpoint's inpainting exactly as ``inpaint`` runs it: :meth:`Inpainter.inpaint` on
     each photo and its mask, with ``config`` (paste, flip averaging, windows); "pretrained" is the
-    packaged pair (:meth:`Inpainter.from_pretrained`)."""
+    packaged default (:meth:`Inpainter.from_pretrained`), not the center net that "pretrained" names
+    as one net."""
     device = next(ckpt.generator.parameters()).device
-    if ckpt.path == PRETRAINED:  # the packaged pair, routed by the hole's shape as inpaint does
+    if ckpt.path == PRETRAINED:  # the packaged default, as inpaint runs it
         inpainter = Inpainter.from_pretrained(str(device), config=config)
     else:
         inpainter = Inpainter(ckpt.generator, ckpt.cfg, device=device, config=config)

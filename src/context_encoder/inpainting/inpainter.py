@@ -11,8 +11,8 @@ is hidden as a whole. A center net, trained with the whole inner square hidden, 
 square hidden here too (known pixels in it included): on BSD100 with irregular masks that scored
 1.8 dB PSNR better than showing it the known pixels.
 
-The packaged models are a pair (:meth:`Inpainter.from_pretrained`): a hole that is one filled
-rectangle (the paper's setting) goes to the center net, any other hole to the harmonic-residual net.
+The packaged default (:meth:`Inpainter.from_pretrained`) is the harmonic-residual whole-image net,
+for holes of every shape; the paper's center net is packaged beside it ("pretrained-center").
 
     >>> from context_encoder import Inpainter
     >>> inpainter = Inpainter.from_checkpoint("runs/ce")
@@ -37,8 +37,7 @@ from PIL import Image
 from torch import nn
 
 from context_encoder.checkpoint import (
-    PACKAGED_CENTER,
-    PACKAGED_RESIDUAL,
+    PACKAGED_DEFAULT,
     PRETRAINED,
     CheckpointError,
     load_generator,
@@ -47,7 +46,7 @@ from context_encoder.checkpoint import (
 from context_encoder.config import InpaintConfig, ModelConfig
 from context_encoder.data import uint8_to_float
 from context_encoder.device import inpaint_dtype, resolve_device
-from context_encoder.geometry import center_hole, hole_box, is_rectangle
+from context_encoder.geometry import center_hole, hole_box
 from context_encoder.inference import lay_out, smooth
 from context_encoder.inpainting.blend import paste, poisson_solver
 from context_encoder.inpainting.crops import Downscaler, downscaled
@@ -102,30 +101,25 @@ class Inpainter:
     ``config`` (:class:`context_encoder.config.InpaintConfig`) holds every inpainting default:
     the paste, window scale, batch size and flip averaging.
 
-    ``box``: a second inpainter (same config and device) for holes that are one filled rectangle,
-    the setting its net was trained for; every other hole goes to ``generator``. The packaged pair
-    (:meth:`from_pretrained`) is the paper's center net for rectangles and the harmonic-residual
-    net for painted holes. The hole the photo is pasted over and the paste are the same either way.
+    The packaged default (:meth:`from_pretrained`) is the harmonic-residual whole-image net, for
+    holes of every shape; the paper's center net is packaged beside it ("pretrained-center").
     """
 
     def __init__(self, generator: nn.Module, cfg: ModelConfig, *, device: str | torch.device = "cpu",
-                 config: InpaintConfig | None = None, box: Inpainter | None = None) -> None:
+                 config: InpaintConfig | None = None) -> None:
         self.config = config or InpaintConfig()
         self.device = resolve_device(device) if isinstance(device, str) else device
         net = FlipAverage(generator) if self.config.flip_tta else generator
         self.generator = net.to(self.device, memory_format=torch.channels_last).eval()  # 10-20 % faster on CPU
         self.amp_dtype = inpaint_dtype(self.device, self.config.precision)
         self.cfg = cfg
-        if box is not None and (box.config != self.config or box.box is not None):
-            raise ValueError("the box inpainter must have the same config and no box of its own")
-        self.box = box
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", *, arch: str | None = None,
                         config: InpaintConfig | None = None) -> Inpainter:
         """Load a run directory, step directory, generator ``.safetensors``, "pretrained" (the
-        packaged pair, :meth:`from_pretrained`), "pretrained-center" or "pretrained-residual" (one
-        packaged net alone).
+        packaged default, :meth:`from_pretrained`), "pretrained-center" or "pretrained-residual" (one
+        packaged net by name).
 
         ``arch`` (center | alexnet), when given, must match the checkpoint's. Raises CheckpointError.
         """
@@ -140,12 +134,12 @@ class Inpainter:
 
     @classmethod
     def from_pretrained(cls, device: str = "auto", *, config: InpaintConfig | None = None) -> Inpainter:
-        """The packaged pair (context_encoder/weights/): the harmonic-residual whole-image net
-        (``residual.safetensors``) for painted holes, the paper's 128 px center net
-        (``center.safetensors``) for holes that are one filled rectangle, the center hole included."""
+        """The packaged default (context_encoder/weights/residual.safetensors): the harmonic-residual
+        whole-image net, for holes of every shape. It beat the paper's center net (the pair's net for
+        rectangles until issue 23's fifth round) on rectangles too: the full center hole and boxes on
+        photos at their own size (docs/results.md)."""
         dev = resolve_device(device)
-        box = cls(*load_generator(packaged_weights(PACKAGED_CENTER), dev), device=dev, config=config)
-        return cls(*load_generator(packaged_weights(PACKAGED_RESIDUAL), dev), device=dev, config=box.config, box=box)
+        return cls(*load_generator(packaged_weights(PACKAGED_DEFAULT), dev), device=dev, config=config)
 
     @overload
     def inpaint(self, image: np.ndarray, mask: MaskLike = None, *, blend: str | None = None,
@@ -199,14 +193,11 @@ class Inpainter:
         pictures = [to_picture(image) for image in images]
         jobs = [self._job(p, m) for p, m in zip(pictures, masks)]
         filled = [j for j in jobs if j.hole.any()]
-        to_box = [self.box is not None and is_rectangle(j.hole) for j in filled]
         # The Poisson system and its multigrid depend on the hole alone: built in a thread while the
         # generator runs (0.5 s of a 4 MP photo's 3.5 s; NumPy, SciPy and torch release the GIL)
         with ThreadPoolExecutor(max_workers=1) as pool:
             solvers = {id(j): pool.submit(poisson_solver, j.hole) for j in filled if options.blend == "poisson"}
-            if self.box is not None and any(to_box):
-                self.box._fill([j for j, boxed in zip(filled, to_box) if boxed])
-            self._fill([j for j, boxed in zip(filled, to_box) if not boxed])
+            self._fill(filled)
             out = []
             for job in jobs:
                 if not job.hole.any():
@@ -221,7 +212,7 @@ class Inpainter:
         return out
 
     def _job(self, picture: Picture, mask: MaskLike) -> _Job:
-        hole = prepare_hole(picture, mask, (self.box or self).cfg)  # no mask: the center net's hole
+        hole = prepare_hole(picture, mask, self.cfg)  # no mask: the model's center hole
         depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)  # (H, W) float32
         rgb = np.array(picture.rgb)
         return _Job(picture, hole, rgb, hole.copy(), rgb.copy(), hole_border(hole), depth)

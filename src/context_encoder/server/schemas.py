@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from context_encoder.checkpoint import PRETRAINED, checkpoint_files, resolve_weights
+from context_encoder.checkpoint import PACKAGED_DEFAULT, PRETRAINED, packaged_weights, resolve_weights
 from context_encoder.config import BLENDS, InpaintConfig, ModelConfig
 from context_encoder.server.limits import Limits
 
@@ -57,14 +57,13 @@ class ModelInfo(BaseModel):
 
 
 def weights_sha256(checkpoint: str | Path) -> str:
-    """SHA-256 (hex) of the weights file a checkpoint resolves to; for "pretrained" (the packaged
-    pair), of its two files one after the other (center, then residual)."""
+    """SHA-256 (hex) of the weights file that fills photos for a checkpoint; for "pretrained", the
+    packaged default net (``PACKAGED_DEFAULT``)."""
     digest = hashlib.sha256()
-    files = checkpoint_files(checkpoint) if str(checkpoint) == PRETRAINED else [resolve_weights(checkpoint)]
-    for path in files:
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+    path = packaged_weights(PACKAGED_DEFAULT) if str(checkpoint) == PRETRAINED else resolve_weights(checkpoint)
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
     return digest.hexdigest()
 
 

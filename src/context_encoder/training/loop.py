@@ -257,8 +257,8 @@ def _load_data(cfg: TrainConfig, split: tuple[list[Path], list[Path]]) -> tuple[
     train_files, val_files = split
     kw = {"image_size": cfg.model.image_size, "resample": cfg.data.resample,
           "load_size": cfg.data.resolved_load_size(cfg.model.image_size)}
-    train_set = ImageFolderDataset(train_files, cache=cfg.data.cache,
-                                   min_load_size=cfg.data.min_load_size, **kw)
+    train_set = ImageFolderDataset(train_files, cache=cfg.data.cache, min_load_size=cfg.data.min_load_size,
+                                   window_views=cfg.data.window_views, **kw)
     val_set = ImageFolderDataset(val_files, cache=True, **kw) if val_files else None
     return train_set, val_set
 

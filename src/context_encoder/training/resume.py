@@ -19,7 +19,8 @@ from context_encoder.config import TrainConfig, merge, read_config_file, to_dict
 # Dotted config paths a plain resume keeps (a section name covers all of its keys).
 KEPT_ON_RESUME = (
     "batch_size", "seed", "data.data", "data.val_fraction", "data.load_size", "data.min_load_size",
-    "data.resample", "mask", "model", "loss", "optim.lr_g", "optim.lr_d", "optim.beta1", "optim.beta2",
+    "data.window_views", "data.resample", "mask", "model", "loss", "optim.lr_g", "optim.lr_d", "optim.beta1",
+    "optim.beta2",
     "optim.lr_schedule",
 )
 KEPT_HELP = ("data, batch size, seed, crop, masks, model, loss and learning rates (give --new-phase to "
