@@ -13,6 +13,7 @@ from context_encoder.checkpoint import find_checkpoint, load_generator
 from context_encoder.cli import main
 from context_encoder.commands import export as export_command
 from context_encoder.config import ModelConfig
+from context_encoder.inference import generate
 from context_encoder.inpainting.export import EXPORT_FORMATS, example_inputs, export_generator, parity, run_exported
 from context_encoder.masks import fill_hole
 from context_encoder.models import build_generator
@@ -49,6 +50,28 @@ def test_alexnet_generator_exports(fmt: str, tmp_path: Path) -> None:
     generator = build_generator(cfg).eval()
     path = export_generator(generator, cfg, tmp_path / "alexnet.bin", fmt=fmt)
     assert parity(path, generator, cfg, fmt=fmt, batch_sizes=(1, 3)) <= TOL
+
+
+@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
+def test_a_mask_channel_generator_exports_with_the_mask_inside_the_graph(fmt: str, tmp_path: Path) -> None:
+    _needs(fmt)
+    cfg = ModelConfig(image_size=32, full_image=True, nef=8, ngf=8, bottleneck=16, mask_channel=True)
+    generator = build_generator(cfg).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # weights large enough for outputs of order 0.01-0.1, not the init's ~1e-6
+        for module in generator.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                module.weight.copy_(torch.randn(module.weight.shape, generator=g) * 0.08)
+    path = export_generator(generator, cfg, tmp_path / "masked.bin", fmt=fmt)
+    # the reference runs the generator on masks.net_input (4 channels): the graph builds the same
+    assert parity(path, generator, cfg, fmt=fmt, batch_sizes=(1, 3)) <= TOL
+    image, mask = example_inputs(cfg, 2)
+    exported = run_exported(path, image, mask, fmt=fmt)
+    assert np.abs(exported).mean() > 0.01  # 100 x TOL
+    with torch.no_grad():  # without the mask channel's weights the output moves far beyond TOL
+        generator.encoder[0].weight[:, 3] = 0
+        blind = generate(generator, image, mask, cfg).numpy()
+    assert np.abs(exported - blind).max() > 100 * TOL
 
 
 def test_onnx_file_describes_itself(tiny_checkpoint: Path, tmp_path: Path) -> None:

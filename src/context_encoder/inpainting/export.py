@@ -37,8 +37,9 @@ OUTPUT_NAME = "prediction"
 
 
 class InpaintingGraph(nn.Module):
-    """The generator behind the mean-colour fill (:func:`context_encoder.inference.generate`):
-    (image (N, 3, S, S), mask (N, 1, S, S)) -> (N, 3, O, O)."""
+    """The generator behind the mean-colour fill, and the mask as a fourth channel for a
+    ``mask_channel`` model (:func:`context_encoder.inference.generate`): (image (N, 3, S, S),
+    mask (N, 1, S, S)) -> (N, 3, O, O)."""
 
     def __init__(self, generator: nn.Module, cfg: ModelConfig) -> None:
         super().__init__()
