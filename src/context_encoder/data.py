@@ -22,6 +22,8 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
+from context_encoder.geometry import reflect_index
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
@@ -156,27 +158,19 @@ class ImageFolderDataset(Dataset):
             crop = crop.round().clamp(0, 255).to(torch.uint8)
         return crop.flip(-1) if bool(torch.rand((), generator=g) < 0.5) else crop
 
-
     def _window_view(self, img: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """The whole image as ``inpaint`` shows a whole-image net a hole that spans a photo: a square
         window of the image's longer side, the image centred in it and mirrored past its shorter
-        sides (edge pixel repeated, as :func:`context_encoder.inpainting.windows.reflect_index`),
-        resized to S x S and flipped at random: (3, S, S) uint8."""
+        sides (edge pixel repeated, as inpaint's windows: :func:`geometry.reflect_index`), resized
+        to S x S and flipped at random: (3, S, S) uint8."""
         s, (h, w) = self.image_size, img.shape[-2:]
         side = max(h, w)
-        rows, cols = _mirrored(h, side), _mirrored(w, side)
+        rows = torch.from_numpy(reflect_index((h - side) // 2, side, h))
+        cols = torch.from_numpy(reflect_index((w - side) // 2, side, w))
         view = img[:, rows][:, :, cols]
         view = F.interpolate(view[None].float(), size=(s, s), mode=self.resample, antialias=True)[0]
         view = view.round().clamp(0, 255).to(torch.uint8)
         return view.flip(-1) if bool(torch.rand((), generator=g) < 0.5) else view
-
-
-def _mirrored(size: int, side: int) -> torch.Tensor:
-    """Indices of a window of ``side`` px centred on an image axis of ``size`` px, mirrored into it."""
-    idx = torch.arange(side) + (size - side) // 2
-    idx = idx % (2 * size)
-    idx = torch.where(idx < 0, idx + 2 * size, idx)
-    return torch.where(idx < size, idx, 2 * size - 1 - idx)
 
 
 def split_files(files: Sequence[Path], val_fraction: float, seed: int = 0) -> tuple[list[Path], list[Path]]:

@@ -49,6 +49,12 @@ def center_hole(height: int, width: int, cfg: ModelConfig) -> np.ndarray:
     return hole
 
 
+def reflect_index(start: int, length: int, size: int) -> np.ndarray:
+    """Indices ``start .. start+length-1`` mirrored into ``[0, size)`` (edge pixel repeated)."""
+    idx = np.arange(start, start + length) % (2 * size)
+    return np.where(idx < size, idx, 2 * size - 1 - idx)
+
+
 def center_square(img: Image.Image, size: int) -> Image.Image:
     """The largest centered square of ``img``, resized to ``size``×``size`` with Pillow bicubic."""
     w, h = img.size

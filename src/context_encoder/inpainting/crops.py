@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from context_encoder.inpainting.windows import reflect_index
+from context_encoder.geometry import reflect_index
 
 
 def crop(array: np.ndarray, top: int, left: int, side: int) -> np.ndarray:

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from context_encoder.config import ModelConfig
-from context_encoder.geometry import hole_box
+from context_encoder.geometry import hole_box, reflect_index
 
 WHOLE_IMAGE_FRAME = 1 / 16  # of a whole-image net's window kept as context on each side of its hole box
 
@@ -60,12 +60,6 @@ class Window:
     def target_box(self) -> tuple[int, int, int, int]:
         """(row0, row1, col0, col1), end-exclusive bounding box of the filled pixels."""
         return int(self.rows.min()), int(self.rows.max()) + 1, int(self.cols.min()), int(self.cols.max()) + 1
-
-
-def reflect_index(start: int, length: int, size: int) -> np.ndarray:
-    """Indices ``start .. start+length-1`` mirrored into ``[0, size)`` (edge pixel repeated)."""
-    idx = np.arange(start, start + length) % (2 * size)
-    return np.where(idx < size, idx, 2 * size - 1 - idx)
 
 
 def _place(start: int, length: int, *, side: int, box: tuple[int, int], model_size: int, image_len: int) -> int:

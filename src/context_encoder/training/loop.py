@@ -217,7 +217,7 @@ def _initialize(state: TrainState, spec: str) -> None:
     weights = resolve_weights(spec)
     saved = read_model_config(weights)
     diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name)]
-    if "mask_channel" in diff and set(diff) == {"mask_channel"} and state.model.mask_channel:
+    if set(diff) == {"mask_channel"} and state.model.mask_channel:
         load_widened_input(unwrap(state.generator), weights)
         print(f"--init {shown(spec)}: loaded; the mask channel's input weights start at zero")
         return
