@@ -15,7 +15,7 @@ from torch import nn
 from context_encoder.config import ModelConfig, TrainConfig, to_dict, train_config_from_dict, validate_model
 from context_encoder.inpainting.export import export_generator
 from context_encoder.inpainting.inpainter import Inpainter
-from context_encoder.laplace import harmonic_fill
+from context_encoder.laplace import harmonic_fill, harmonic_fill_small, harmonic_fills_small
 from context_encoder.masks import fill_hole, mean_fill_value, net_input
 from context_encoder.models import build_generator
 
@@ -41,6 +41,16 @@ def test_harmonic_fill_keeps_known_pixels_and_solves_the_laplace_equation() -> N
         expected = harmonic_fill(hole, values)  # the uncached photo-size solver
         got = out[i].permute(1, 2, 0).numpy()[hole]
         np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_holes_factored_on_several_threads_fill_as_one_by_one() -> None:
+    rng = np.random.default_rng(0)
+    holes = [rng.random((24, 24)) < 0.3 + 0.05 * i for i in range(6)]
+    values = [rng.random((24, 24, 3)) for _ in holes]
+    threaded = harmonic_fills_small(holes, values, workers=3)  # factored concurrently, then cached
+    for h, v, got in zip(holes, values, threaded, strict=True):
+        np.testing.assert_allclose(got, harmonic_fill(h, v), atol=1e-10)  # the uncached solver
+        np.testing.assert_array_equal(harmonic_fill_small(h, v), got)  # one by one, from the cache
 
 
 def test_harmonic_fill_reproduces_a_linear_ramp_and_differs_from_the_mean_fill() -> None:
