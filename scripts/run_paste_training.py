@@ -60,10 +60,14 @@ def score(snap: str | Path | None, curve: Path, step: int, photos: int) -> None:
 
 
 def snapshot(step_dir: Path, run: Path) -> Path:
-    """Copy a step's generator and model.json to RUN/snapshots/paste/checkpoints/<step dir>."""
+    """Copy a step's generator (and its weight average, with ``--ema``, which scoring then uses, as
+    ``inpaint`` does) and model.json to RUN/snapshots/paste/checkpoints/<step dir>."""
     dst = run / "snapshots" / "paste" / "checkpoints" / step_dir.name
     dst.mkdir(parents=True, exist_ok=True)
-    for name in ("generator.safetensors", "model.json"):
+    names = ["generator.safetensors", "model.json"]
+    if (step_dir / "generator_ema.safetensors").is_file():
+        names.append("generator_ema.safetensors")
+    for name in names:
         shutil.copy2(step_dir / name, dst / name)
     return dst
 
