@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from context_encoder.checkpoint import load_grown, save_weights
 from context_encoder.config import ModelConfig, TrainConfig, to_dict, train_config_from_dict, validate_model
 from context_encoder.inpainting.export import export_generator
 from context_encoder.inpainting.inpainter import Inpainter
@@ -97,6 +98,23 @@ def test_skips_feed_the_encoder_features_to_the_decoder() -> None:
     assert skip(x).shape == (2, 3, 32, 32)
 
 
+def test_residual_blocks_start_as_the_identity_and_then_learn(tmp_path) -> None:
+    cfg = ModelConfig(image_size=32, full_image=True, skips=True, nef=8, ngf=8, bottleneck=16)
+    torch.manual_seed(0)
+    plain = build_generator(cfg).eval()
+    grown = build_generator(dataclasses.replace(cfg, res_blocks=1)).eval()
+    save_weights(tmp_path / "plain.safetensors", plain, cfg)
+    fresh = load_grown(grown, tmp_path / "plain.safetensors")
+    assert fresh and all(k.startswith("blocks.") for k in fresh)
+    assert len(grown.blocks) == 3  # after the 1 -> 4 up-conv and each 2x one but the last: 4, 8, 16 px
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(grown(x), plain(x), atol=0, rtol=0)
+    grown.train()
+    grown(x).square().mean().backward()
+    last_scale = grown.blocks[1][0].body[-1].weight  # the zero-initialised BatchNorm scale
+    assert last_scale.grad is not None and last_scale.grad.abs().max() > 0
+
+
 def test_settings_that_cannot_hold_are_refused() -> None:
     with pytest.raises(ValueError, match="hole-fill must be one of"):
         validate_model(ModelConfig(hole_fill="zeros"))
@@ -104,6 +122,10 @@ def test_settings_that_cannot_hold_are_refused() -> None:
         validate_model(ModelConfig(skips=True))  # the center net outputs the center only
     with pytest.raises(ValueError, match="skips .* need a whole-image net"):
         validate_model(ModelConfig(arch="alexnet", image_size=227, skips=True))
+    with pytest.raises(ValueError, match="res-blocks must be in"):
+        validate_model(ModelConfig(arch="alexnet", image_size=227, res_blocks=1))
+    with pytest.raises(ValueError, match="res-blocks must be in"):
+        validate_model(ModelConfig(res_blocks=5))
     with pytest.raises(ValueError, match="mask-channel needs --arch center"):
         validate_model(ModelConfig(arch="alexnet", image_size=227, mask_channel=True))
     cfg = train_config_from_dict({**to_dict(TrainConfig()), "data": {"data": ["x"]},

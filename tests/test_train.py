@@ -178,6 +178,24 @@ def test_a_mask_channel_net_starts_as_the_net_it_widens(image_dir: Path, tmp_pat
     assert first[:, 3].abs().max() < 1e-6
 
 
+def test_a_net_grown_by_residual_blocks_starts_as_the_net_it_grew_from(
+        image_dir: Path, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    config = tmp_path / "blocks.yaml"
+    config.write_text("model:\n  res_blocks: 2\n")
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--data", str(image_dir), "--init", str(tiny_checkpoint),
+                 "--steps", "1", "--loss", "l2", "--lr-g", "1e-12", "--out", str(run), *TINY]) == 0
+    assert "tensors of new residual blocks start as the identity" in capsys.readouterr().out
+    source, _ = load_generator(tiny_checkpoint)
+    grown, cfg = load_generator(run)
+    assert cfg.res_blocks == 2 and any(k.startswith("blocks.") for k in grown.state_dict())
+    x = torch.rand(2, 3, cfg.image_size, cfg.image_size) * 2 - 1
+    with torch.no_grad():  # BatchNorm statistics moved by the one step are restored for the comparison
+        for name, b in source.state_dict().items():
+            grown.state_dict()[name].copy_(b)
+        torch.testing.assert_close(grown(x), source(x), atol=1e-6, rtol=1e-5)
+
+
 def test_init_with_another_architecture_is_a_one_line_error(
         image_dir: Path, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["train", "--data", str(image_dir), "--init", str(tiny_checkpoint), "--bottleneck", "16",

@@ -342,18 +342,24 @@ def load_shared_state(module: nn.Module, path: Path) -> list[str]:
     return [k for k in own if k not in shared]
 
 
-def load_widened_input(module: nn.Module, path: Path) -> None:
-    """Load every tensor of ``path`` into ``module``, whose first convolution reads more input
-    channels than the saved one (``ModelConfig.mask_channel``): the saved weights fill its leading
-    input channels, the new ones start at zero, so the net computes what the saved one did.
-    Raises CheckpointError when any other tensor differs."""
+def load_grown(module: nn.Module, path: Path) -> list[str]:
+    """Load every tensor of ``path`` into ``module``, a net grown from the saved one: its first
+    convolution may read more input channels (``ModelConfig.mask_channel``), whose weights start at
+    zero, and it may hold residual blocks the saved one lacks (``ModelConfig.res_blocks``, names
+    ``blocks.*``), which keep their identity init. So the grown net computes what the saved one
+    did. Returns the names of the tensors that kept their init. Raises CheckpointError when any
+    other tensor is missing or differs."""
     own = module.state_dict()
     saved = _read_state(path)
-    state = {}
+    state, fresh = {}, []
     for name, tensor in own.items():
         value = saved.get(name)
         if value is None:
-            raise CheckpointError(f"checkpoint {path} has no tensor {name}")
+            if not name.startswith("blocks."):
+                raise CheckpointError(f"checkpoint {path} has no tensor {name}")
+            state[name] = tensor
+            fresh.append(name)
+            continue
         if value.shape != tensor.shape:
             if value.dim() != 4 or value.shape[0] != tensor.shape[0] or value.shape[2:] != tensor.shape[2:] \
                     or value.shape[1] >= tensor.shape[1]:
@@ -363,6 +369,7 @@ def load_widened_input(module: nn.Module, path: Path) -> None:
                                                       *value.shape[2:])], dim=1)
         state[name] = value.to(tensor.dtype)
     module.load_state_dict(state)
+    return fresh
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu",

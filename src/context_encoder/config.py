@@ -69,6 +69,10 @@ class ModelConfig:
     # The hole mask (1 = hidden) as a fourth input channel (a deviation, issue 23): with the harmonic
     # hole fill, nothing else in the input tells the net which smooth pixels are guessed
     mask_channel: bool = False
+    # Residual 3x3 blocks after each of the decoder's up-convolutions but the last (a deviation,
+    # issue 23: depth where the hole's content is decided; models/layers.ResBlock). Each starts as
+    # the identity, so a net grown by them starts as the net it was (--init).
+    res_blocks: int = 0
 
     @property
     def in_channels(self) -> int:
@@ -418,6 +422,7 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 MAX_WIDTH = 1024
 MAX_BOTTLENECK = 16384
 MAX_IMAGE_SIZE = 1024
+MAX_RES_BLOCKS = 4  # per decoder resolution
 
 
 def validate_model(m: ModelConfig) -> None:
@@ -432,6 +437,8 @@ def validate_model(m: ModelConfig) -> None:
          "skips (U-Net skip connections) need a whole-image net: --arch center with --mask block | region | "
          "folder"),
         (not m.mask_channel or m.arch == "center", "mask-channel needs --arch center"),
+        (0 <= m.res_blocks <= MAX_RES_BLOCKS and (not m.res_blocks or m.arch in ("center", "autoencoder")),
+         f"res-blocks must be in [0, {MAX_RES_BLOCKS}] and needs --arch center or autoencoder, got {m.res_blocks}"),
     ]
     for name in ("nef", "ngf", "ndf"):
         value = getattr(m, name)

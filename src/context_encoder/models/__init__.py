@@ -11,7 +11,7 @@ from context_encoder.config import ModelConfig
 from context_encoder.models.alexnet import AlexNetGenerator
 from context_encoder.models.center import CenterGenerator
 from context_encoder.models.discriminator import Discriminator
-from context_encoder.models.layers import ChannelWiseFC, FullConv2d, FullConvTranspose2d
+from context_encoder.models.layers import ChannelWiseFC, FullConv2d, FullConvTranspose2d, ResBlock
 from context_encoder.models.tta import FlipAverage
 
 GENERATORS: dict[str, type[nn.Module]] = {
@@ -22,7 +22,8 @@ GENERATORS: dict[str, type[nn.Module]] = {
 
 
 def init_weights(module: nn.Module) -> None:
-    """DCGAN init: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02) and bias 0."""
+    """DCGAN init: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02) and bias 0; residual blocks
+    (``ModelConfig.res_blocks``) then start as the identity."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -31,6 +32,9 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+    for m in module.modules():  # after the BatchNorms above: residual blocks start as the identity
+        if isinstance(m, ResBlock):
+            m.start_as_identity()
 
 
 def set_dense_kernels(module: nn.Module, dense: bool) -> None:

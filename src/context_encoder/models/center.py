@@ -8,6 +8,10 @@ a 4×4 valid convolution to a 1×1 bottleneck (default 4000 channels). Decoder: 
 ``skips`` (a deviation for whole-image nets, issue 23): U-Net skip connections, each up-convolution
 also reading the encoder's features at its input resolution (concatenated), so the decoder sees
 the context at every scale and not only through the bottleneck.
+
+``res_blocks`` (a deviation, issue 23): that many residual 3×3 blocks after each up-convolution but
+the last, in ``blocks`` (one ``nn.Sequential`` per resolution, 4 px first), so the decoder's own
+layers keep their names and a net grown by blocks loads the weights of the net it grew from.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch
 from torch import nn
 
 from context_encoder.config import ModelConfig
-from context_encoder.models.layers import FullConv2d, FullConvTranspose2d
+from context_encoder.models.layers import FullConv2d, FullConvTranspose2d, ResBlock
 
 
 def _widths(n_layers: int, base: int) -> list[int]:
@@ -63,6 +67,8 @@ class CenterGenerator(nn.Module):
                     nn.ReLU(inplace=True)]
         dec += [nn.ConvTranspose2d(dec_w[-1] + extra[len(dec_w) - 1], cfg.nc, 4, 2, 1, bias=False), nn.Tanh()]
         self.decoder = nn.Sequential(*dec)
+        self.blocks = nn.ModuleList(nn.Sequential(*(ResBlock(w) for _ in range(cfg.res_blocks)))
+                                    for w in dec_w) if cfg.res_blocks else None
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(N, nc, S, S) -> (N, 8nef, 4, 4) encoder features."""
@@ -81,16 +87,24 @@ class CenterGenerator(nn.Module):
         """(N, 8nef, 4, 4) -> (N, bottleneck, 1, 1)."""
         return self.to_bottleneck(feats)
 
-    def decode(self, code: torch.Tensor) -> torch.Tensor:
-        return self.decoder(code)
+    def decode(self, code: torch.Tensor, feats: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """(N, bottleneck, 1, 1) -> the prediction; ``feats`` (with ``skips``): :meth:`_encode_all`'s
+        list, consumed from its end (each up-convolution reads the encoder at its input's resolution)."""
+        if feats is None and self.blocks is None:
+            return self.decoder(code)
+        y, level = code, 0
+        for layer in self.decoder:
+            up = isinstance(layer, nn.ConvTranspose2d) and not isinstance(layer, FullConvTranspose2d)
+            if feats is not None and up:
+                y = torch.cat([y, feats.pop()], dim=1)  # the encoder's features at y's resolution
+            y = layer(y)
+            if self.blocks is not None and isinstance(layer, nn.ReLU):  # after each up-conv's BN + ReLU
+                y = self.blocks[level](y)
+                level += 1
+        return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.cfg.skips:
             return self.decode(self.bottleneck(self.encode(x)))
         feats = self._encode_all(x)
-        y = self.bottleneck(feats[-1])
-        for layer in self.decoder:
-            if isinstance(layer, nn.ConvTranspose2d) and not isinstance(layer, FullConvTranspose2d):
-                y = torch.cat([y, feats.pop()], dim=1)  # the encoder's features at y's resolution
-            y = layer(y)
-        return y
+        return self.decode(self.bottleneck(feats[-1]), feats)

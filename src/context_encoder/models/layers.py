@@ -1,8 +1,10 @@
-"""The channel-wise fully-connected layer of the paper (Sec. 3.1).
+"""Layers the generators share: the paper's channel-wise fully-connected layer (Sec. 3.1), the
+matmul forms of the center net's full-kernel convolutions, and a residual block.
 
-Each of the C feature maps (H×W) is fully connected to an H×W output map of the same channel, with
-no weights across channels: C·(HW)² weights plus a bias per output unit, instead of the (C·HW)² of
-an ordinary fully-connected layer. A stride-1 convolution after it mixes the channels.
+In the channel-wise fully-connected layer, each of the C feature maps (H×W) is fully connected to
+an H×W output map of the same channel, with no weights across channels: C·(HW)² weights plus a
+bias per output unit, instead of the (C·HW)² of an ordinary fully-connected layer. A stride-1
+convolution after it mixes the channels.
 """
 
 from __future__ import annotations
@@ -78,3 +80,25 @@ class FullConvTranspose2d(nn.ConvTranspose2d):
             return out.view(n, kh, kw, c_out).permute(0, 3, 1, 2)  # (N, out, kh, kw) channels_last
         out = x.flatten(1) @ self.weight.reshape(c_in, c_out * kh * kw)  # (N, out*kh*kw)
         return out.view(n, c_out, kh, kw)
+
+
+class ResBlock(nn.Module):
+    """(N, C, H, W) -> (N, C, H, W): ``x + BN(conv3x3(ReLU(BN(conv3x3(x)))))``, then ReLU.
+
+    :meth:`start_as_identity` zeroes the last BatchNorm's scale, so a net grown by such blocks
+    computes what it did without them until training moves that scale (the "zero-γ" init).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels),
+        )
+
+    def start_as_identity(self) -> None:
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.body(x))

@@ -32,10 +32,10 @@ from context_encoder.checkpoint import (
     CheckpointError,
     checkpoint_files,
     find_checkpoint,
+    load_grown,
     load_shared_state,
     load_state,
     load_training_state,
-    load_widened_input,
     read_model_config,
     resolve_weights,
     save_checkpoint,
@@ -211,15 +211,19 @@ def _initialize(state: TrainState, spec: str) -> None:
     """Start the generator from trained weights whose architecture matches the run's. A center
     net may start a whole-image one (``full_image``, ``skips``, ``hole_fill`` and ``bottleneck`` are
     the differences allowed): the layers they share by name and shape (the encoder, the bottleneck
-    and up-convs where their shapes agree) are loaded, the rest keep their random init. A net with
-    ``mask_channel`` may start from the same net without it: the mask's input weights start at zero,
-    so it starts as the net it was."""
+    and up-convs where their shapes agree) are loaded, the rest keep their random init. A net may
+    also start from the same net grown by a ``mask_channel`` (the mask's input weights start at
+    zero) or by ``res_blocks`` (the new blocks start as the identity), so it starts as the net it
+    was."""
     weights = resolve_weights(spec)
     saved = read_model_config(weights)
     diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name)]
-    if set(diff) == {"mask_channel"} and state.model.mask_channel:
-        load_widened_input(unwrap(state.generator), weights)
-        print(f"--init {shown(spec)}: loaded; the mask channel's input weights start at zero")
+    grows = state.model.mask_channel >= saved.mask_channel and state.model.res_blocks >= saved.res_blocks
+    if diff and set(diff) <= {"mask_channel", "res_blocks"} and grows:
+        fresh = load_grown(unwrap(state.generator), weights)
+        grown = ["the mask channel's input weights start at zero" if "mask_channel" in diff else "",
+                 f"{len(fresh)} tensors of new residual blocks start as the identity" if fresh else ""]
+        print(f"--init {shown(spec)}: loaded; " + "; ".join(g for g in grown if g))
         return
     if "full_image" in diff and set(diff) <= {"full_image", "skips", "hole_fill", "bottleneck"}:
         fresh = load_shared_state(unwrap(state.generator), weights)
