@@ -74,6 +74,24 @@ def test_a_mask_channel_generator_exports_with_the_mask_inside_the_graph(fmt: st
     assert np.abs(exported - blind).max() > 100 * TOL
 
 
+@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
+def test_a_generator_with_residual_blocks_exports(fmt: str, tmp_path: Path) -> None:
+    _needs(fmt)
+    cfg = ModelConfig(image_size=32, full_image=True, skips=True, nef=8, ngf=8, bottleneck=16, res_blocks=1)
+    generator = build_generator(cfg).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # blocks that are not the identity, outputs of order 0.01-0.1
+        for module in generator.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                module.weight.copy_(torch.randn(module.weight.shape, generator=g) * 0.08)
+            elif isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.fill_(1.0)
+    path = export_generator(generator, cfg, tmp_path / "blocks.bin", fmt=fmt)
+    assert parity(path, generator, cfg, fmt=fmt, batch_sizes=(1, 3)) <= TOL
+    image, mask = example_inputs(cfg, 2)
+    assert np.abs(run_exported(path, image, mask, fmt=fmt)).mean() > 0.01  # 100 x TOL
+
+
 def test_onnx_file_describes_itself(tiny_checkpoint: Path, tmp_path: Path) -> None:
     _needs("onnx")
     import onnx
