@@ -106,12 +106,13 @@ def test_residual_blocks_start_as_the_identity_and_then_learn(tmp_path) -> None:
     save_weights(tmp_path / "plain.safetensors", plain, cfg)
     fresh = load_grown(grown, tmp_path / "plain.safetensors")
     assert fresh and all(k.startswith("blocks.") for k in fresh)
-    assert len(grown.blocks) == 3  # after the 1 -> 4 up-conv and each 2x one but the last: 4, 8, 16 px
+    assert len(grown.blocks) == 2  # after each 2x up-conv but the last: 8 and 16 px
+    assert [b[0].body[0].in_channels for b in grown.blocks] == [32, 16]  # the up-convs' widths there
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     torch.testing.assert_close(grown(x), plain(x), atol=0, rtol=0)
     grown.train()
     grown(x).square().mean().backward()
-    last_scale = grown.blocks[1][0].body[-1].weight  # the zero-initialised BatchNorm scale
+    last_scale = grown.blocks[0][0].body[-1].weight  # the zero-initialised BatchNorm scale
     assert last_scale.grad is not None and last_scale.grad.abs().max() > 0
 
 

@@ -69,7 +69,7 @@ class ModelConfig:
     # The hole mask (1 = hidden) as a fourth input channel (a deviation, issue 23): with the harmonic
     # hole fill, nothing else in the input tells the net which smooth pixels are guessed
     mask_channel: bool = False
-    # Residual 3x3 blocks after each of the decoder's up-convolutions but the last (a deviation,
+    # Residual 3x3 blocks after each of the decoder's 2x up-convolutions but the last (a deviation,
     # issue 23: depth where the hole's content is decided; models/layers.ResBlock). Each starts as
     # the identity, so a net grown by them starts as the net it was (--init).
     res_blocks: int = 0

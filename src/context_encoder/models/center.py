@@ -9,9 +9,11 @@ a 4×4 valid convolution to a 1×1 bottleneck (default 4000 channels). Decoder: 
 also reading the encoder's features at its input resolution (concatenated), so the decoder sees
 the context at every scale and not only through the bottleneck.
 
-``res_blocks`` (a deviation, issue 23): that many residual 3×3 blocks after each up-convolution but
-the last, in ``blocks`` (one ``nn.Sequential`` per resolution, 4 px first), so the decoder's own
-layers keep their names and a net grown by blocks loads the weights of the net it grew from.
+``res_blocks`` (a deviation, issue 23): that many residual 3×3 blocks after each 2× up-convolution
+but the last (8 px to S/4 for a whole-image net; not at 4 px, whose 8·ngf channels would hold half
+the parameters for 16 pixels), in ``blocks`` (one ``nn.Sequential`` per resolution, 8 px first),
+so the decoder's own layers keep their names and a net grown by blocks loads the weights of the net
+it grew from.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class CenterGenerator(nn.Module):
         dec += [nn.ConvTranspose2d(dec_w[-1] + extra[len(dec_w) - 1], cfg.nc, 4, 2, 1, bias=False), nn.Tanh()]
         self.decoder = nn.Sequential(*dec)
         self.blocks = nn.ModuleList(nn.Sequential(*(ResBlock(w) for _ in range(cfg.res_blocks)))
-                                    for w in dec_w) if cfg.res_blocks else None
+                                    for w in dec_w[1:]) if cfg.res_blocks else None
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(N, nc, S, S) -> (N, 8nef, 4, 4) encoder features."""
@@ -92,14 +94,15 @@ class CenterGenerator(nn.Module):
         list, consumed from its end (each up-convolution reads the encoder at its input's resolution)."""
         if feats is None and self.blocks is None:
             return self.decoder(code)
-        y, level = code, 0
+        y, level = code, -1  # the first ReLU (after the 1 -> 4 px up-conv) has no blocks
         for layer in self.decoder:
             up = isinstance(layer, nn.ConvTranspose2d) and not isinstance(layer, FullConvTranspose2d)
             if feats is not None and up:
                 y = torch.cat([y, feats.pop()], dim=1)  # the encoder's features at y's resolution
             y = layer(y)
             if self.blocks is not None and isinstance(layer, nn.ReLU):  # after each up-conv's BN + ReLU
-                y = self.blocks[level](y)
+                if level >= 0:
+                    y = self.blocks[level](y)
                 level += 1
         return y
 
