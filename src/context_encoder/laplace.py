@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import cv2
@@ -25,7 +23,6 @@ TOL = 1e-4  # relative residual of the multigrid solve: errors of ~0.01 grey lev
 _STENCIL = ((-1, 0), (0, -1), (0, 0), (0, 1), (1, 0))
 FACTOR_CACHE = 40  # LU factorisations of model-size holes kept: a training batch's, reused by its loss
 _factors: OrderedDict[bytes, Any] = OrderedDict()
-_factors_lock = threading.Lock()  # factorized() may run on several threads at once (harmonic_fills_small)
 
 
 def hole_border(hole: np.ndarray) -> np.ndarray:
@@ -113,23 +110,26 @@ def factorized(hole: np.ndarray, matrix: Any = None) -> Any:
 
     For model-size holes (training batches, inference windows): the input's harmonic fill and the
     loss through the Poisson paste (training/paste.py) factor each hole once. Not for photo-size
-    holes, which :func:`harmonic_fill` solves uncached.
+    holes, which :func:`harmonic_fill` solves uncached. Cached on the main thread only: SciPy's
+    SuperLU leaks an LU freed on another thread than the one that made it (scipy issue 15921; 2 MB
+    per `inpaint` call when the Inpainter's prefetch thread filled the cache), so any other thread
+    gets a fresh LU, freed where it was made.
     """
     from scipy.sparse.linalg import splu
 
+    cached = threading.current_thread() is threading.main_thread()
     key = np.packbits(hole).tobytes() + bytes(str(hole.shape), "ascii")
-    with _factors_lock:
-        lu = _factors.get(key)
-        if lu is not None:
-            _factors.move_to_end(key)
-            return lu
+    lu = _factors.get(key) if cached else None
+    if lu is not None:
+        _factors.move_to_end(key)
+        return lu
     if matrix is None:  # the caller's laplace_system matrix for this hole, when it has one
         matrix, _ = laplace_system(hole, np.zeros(hole.shape + (1,)))
     # The Laplacian is symmetric and diagonally dominant: no pivoting needed, and the symmetric
     # mode factors it 1.6x faster than the general one (same fill, same solution).
     lu = splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
               options={"SymmetricMode": True})
-    with _factors_lock:
+    if cached:
         _factors[key] = lu
         if len(_factors) > FACTOR_CACHE:
             _factors.popitem(last=False)
@@ -141,14 +141,3 @@ def harmonic_fill_small(hole: np.ndarray, values: np.ndarray) -> np.ndarray:
     ``values`` (H, W, C) read on the border of ``hole`` (H, W) bool -> (n, C) float64."""
     matrix, rhs = laplace_system(hole, values.astype(np.float64))
     return factorized(hole, matrix).solve(rhs).reshape(rhs.shape)
-
-
-def harmonic_fills_small(holes: Sequence[np.ndarray], values: Sequence[np.ndarray],
-                         workers: int = 1) -> list[np.ndarray]:
-    """:func:`harmonic_fill_small` for each (hole, values) pair, on ``workers`` threads at once
-    (SuperLU releases the GIL: a training batch's 32 factorisations take 0.6x the time on 2).
-    Returns one (n_i, C) float64 array per hole."""
-    if workers <= 1 or len(holes) <= 1:
-        return [harmonic_fill_small(h, v) for h, v in zip(holes, values, strict=True)]
-    with ThreadPoolExecutor(min(workers, len(holes))) as pool:
-        return list(pool.map(harmonic_fill_small, holes, values))

@@ -215,23 +215,19 @@ def net_input(images: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> tor
 def _harmonic_fill(images: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
     """images (N, 3, H, W) with the pixels of ``hidden`` (N, 1, H, W) bool replaced by the harmonic
     fill of each image's known pixels (the mean colour where no known pixel borders a hole)."""
-    from context_encoder.laplace import harmonic_fills_small, hole_border
+    from context_encoder.laplace import harmonic_fill_small, hole_border
 
     x = images.detach().float().permute(0, 2, 3, 1).cpu().numpy()  # (N, H, W, 3)
     holes = hidden[:, 0].cpu().numpy()
     out = x.copy()
     mean = mean_fill_value().view(3).numpy()
-    solved = []  # images whose hole borders known pixels: harmonically filled
     for i, hole in enumerate(holes):
         if not hole.any():
             continue
         if not hole_border(hole).any():  # nothing known to interpolate from
             out[i][hole] = mean
             continue
-        solved.append(i)
-    fills = harmonic_fills_small([holes[i] for i in solved], [x[i] for i in solved], torch.get_num_threads())
-    for i, fill in zip(solved, fills, strict=True):
-        out[i][holes[i]] = fill
+        out[i][hole] = harmonic_fill_small(hole, x[i])
     filled = torch.from_numpy(out).permute(0, 3, 1, 2).to(images.device, images.dtype)
     return torch.where(hidden, filled, images)
 

@@ -15,7 +15,6 @@ harmonic hole fill of the input). Backward: the adjoint, ``∂L/∂pred = g`` on
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -40,15 +39,6 @@ def _neighbour_sum(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def _each(fn: Any, n: int) -> list[Any]:
-    """[fn(0), ..., fn(n - 1)] on torch's thread count at once (SuperLU's solves release the GIL)."""
-    workers = min(n, torch.get_num_threads())
-    if workers <= 1:
-        return [fn(i) for i in range(n)]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(fn, range(n)))
-
-
 class _PoissonPaste(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
@@ -56,33 +46,29 @@ class _PoissonPaste(torch.autograd.Function):
         t = target.detach().float().permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
         holes = hole.detach().cpu().numpy().astype(bool)  # (N, h, w)
         out = p.copy()
-
-        def one(i: int) -> Any:
+        factors = []
+        for i in range(len(p)):
             if not holes[i].any():
-                return None
+                factors.append(None)
+                continue
             lu, rhs = _factor(holes[i], t[i] - p[i])
             out[i][holes[i]] += lu.solve(rhs)
-            return lu
-
-        ctx.factors, ctx.holes = _each(one, len(p)), holes
+            factors.append(lu)
+        ctx.factors, ctx.holes = factors, holes
         return torch.from_numpy(out).to(pred.device, torch.float32).permute(0, 3, 1, 2)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         g = grad.detach().float().permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)  # (N, h, w, C)
         out = g.copy()
-
-        def one(i: int) -> None:
-            lu = ctx.factors[i]
+        for i, lu in enumerate(ctx.factors):
             if lu is None:
-                return
+                continue
             hole = ctx.holes[i]
             y = np.zeros_like(g[i])
             y[hole] = lu.solve(g[i][hole])  # A⁻¹ g over the hole (A symmetric)
             border = hole_border(hole)
             out[i][border] -= _neighbour_sum(y)[border]  # −Bᵀ A⁻¹ g on the border
-
-        _each(one, len(g))
         return torch.from_numpy(out).to(grad.device, grad.dtype).permute(0, 3, 1, 2), None, None
 
 
