@@ -6,7 +6,7 @@ loss (laplace.factorized). This times, on one batch of fresh training masks each
 comes from the cache), in turns so a change in the machine's load hits every row alike:
 
 - factoring the batch's holes as the code did before (SuperLU's general mode) and in its symmetric
-  mode (laplace.factorized now), one at a time: on several threads it would be 1.6x faster again,
+  mode (laplace.factorized now), one at a time: on two threads it would be 1.3x faster again,
   but SciPy's SuperLU leaks every LU freed on another thread than the one that made it (scipy
   issue 15921), 130 MB a step here;
 - the whole step (harmonic fill, net forward and backward, paste, Adam) on fresh masks.
@@ -91,6 +91,7 @@ def main() -> None:
     step, now, before = med[names[2]], med[names[1]], med[names[0]]
     print(f"  {names[2]:<48} {step:6.3f} s   factoring {now / step:.0%} of it; with the first"
           f" row's factoring {step - now + before:.3f} s")
+
 
 if __name__ == "__main__":
     main()
