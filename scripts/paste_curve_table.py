@@ -16,9 +16,9 @@ from pathlib import Path
 COLUMNS = (("bsd100", "center-full"), ("bsd100", "photos"), ("camvid/test", "center-full"), ("camvid/test", "photos"))
 
 
-def table(run: Path) -> list[str]:
-    """The markdown lines of one run's curve."""
-    rows = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
+def table(run: Path, curve: str = "curve.jsonl") -> list[str]:
+    """The markdown lines of one run's curve (``curve``: a file in the run)."""
+    rows = [json.loads(line) for line in (run / curve).read_text().splitlines()]
     key = lambda r: (r["data"].split("data/")[-1], r["protocol"])  # noqa: E731
     harmonic = {key(r): r["psnr"] for r in rows if r["method"] == "harmonic"}
     steps = sorted({r["step"] for r in rows if r["method"] != "harmonic"})
@@ -35,9 +35,12 @@ def table(run: Path) -> list[str]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path)
-    for run in p.parse_args().runs:
-        print(f"\n{run}:\n")
-        print("\n".join(table(run)))
+    p.add_argument("--curve", default="curve.jsonl", help="the curve file in each run (curve_generator.jsonl: "
+                   "run_paste_training.py --rescore generator.safetensors)")
+    args = p.parse_args()
+    for run in args.runs:
+        print(f"\n{run} ({args.curve}):\n")
+        print("\n".join(table(run, args.curve)))
     return 0
 
 

@@ -9,7 +9,10 @@ parameter-free harmonic fill, into RUN/curve.jsonl:
 - ``photos``: photos at their own size with held-out irregular masks (10–50 %), ``--photos`` each.
 
 Run it again after a stop to continue (the child resumes from its newest checkpoint; scored steps
-are not scored again). It holds the campaign lock of scripts/cpu_share.py, niced. Stop with Ctrl-C
+are not scored again). With ``optim.ema`` the curve scores the weight average (as ``inpaint`` would load
+it); ``--rescore generator.safetensors --steps 1500 3000`` scores the raw weights of those snapshots
+into RUN/curve_generator.jsonl instead, without training (``paste_curve_table.py --curve``).
+Training holds the campaign lock of scripts/cpu_share.py, niced. Stop with Ctrl-C
 (the child checkpoints its current step).
 
     python scripts/split_masks.py ../shared/data/irregular-masks runs/masks
@@ -72,15 +75,36 @@ def snapshot(step_dir: Path, run: Path) -> Path:
     return dst
 
 
+def rescore(run: Path, weights: str, steps: list[int], photos: int) -> None:
+    """Score ``weights`` (a file name) of the given snapshots into RUN/curve_<stem>.jsonl, beside a
+    copy of the run's harmonic rows."""
+    curve = run / f"curve_{Path(weights).stem}.jsonl"
+    lines = curve.read_text().splitlines() if curve.is_file() else []
+    done = {(r["step"], r["method"]) for r in map(json.loads, lines)}
+    if not any(method == "harmonic" for _, method in done):
+        rows = [line for line in (run / "curve.jsonl").read_text().splitlines() if '"harmonic"' in line]
+        with curve.open("a") as f:
+            f.write("".join(line + "\n" for line in rows))
+    for step in steps:
+        path = run / "snapshots" / "paste" / "checkpoints" / f"step_{step:07d}" / weights
+        if (step, "model +poisson") not in done:
+            score(path, curve, step, photos)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/harmonic_paste.yaml")
     p.add_argument("--out", default="runs/paste", help="the run directory")
     p.add_argument("--score-every", type=int, default=500, help="steps between held-out points")
     p.add_argument("--photos", type=int, default=20, help="photos per set for the photos protocol")
+    p.add_argument("--rescore", metavar="FILE", help="score this weights file of --steps snapshots, no training")
+    p.add_argument("--steps", type=int, nargs="+", default=[], help="snapshot steps for --rescore")
     p.add_argument("train_args", nargs="*", help="extra flags for train (after --)")
     args = p.parse_args()
     run = Path(args.out)
+    if args.rescore:
+        rescore(run, args.rescore, args.steps, args.photos)
+        return 0
     with one_long_job(f"paste training {run}"):
         cmd = ["context-encoder", "train", *args.train_args]
         fresh = not (run / "config.json").is_file()

@@ -34,3 +34,26 @@ def test_a_snapshot_keeps_the_weight_average_that_scoring_uses(runner, tmp_path:
     assert dst == tmp_path / "run" / "snapshots" / "paste" / "checkpoints" / "step_0000500"
     assert {p.name for p in dst.iterdir()} == names  # weights only, never the optimizer state
     assert all((dst / n).read_bytes() == n.encode() for n in names)
+
+
+def test_rescore_scores_the_named_weights_of_each_step_once(runner, tmp_path: Path, monkeypatch) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "curve.jsonl").write_text(
+        '{"step": 0, "method": "harmonic", "data": "d", "protocol": "photos", "psnr": 18.9}\n'
+        '{"step": 500, "method": "model +poisson", "data": "d", "protocol": "photos", "psnr": 19.1}\n')
+    scored = []
+
+    def fake_score(snap, curve, step, photos):
+        scored.append((Path(snap), step))
+        with curve.open("a") as f:
+            f.write(f'{{"step": {step}, "method": "model +poisson", "data": "d", "protocol": "photos", "psnr": 19}}\n')
+
+    monkeypatch.setattr(runner, "score", fake_score)
+    runner.rescore(run, "generator.safetensors", [500, 1500], 20)
+    runner.rescore(run, "generator.safetensors", [500, 1500], 20)  # a second call scores nothing again
+    snaps = run / "snapshots" / "paste" / "checkpoints"
+    assert scored == [(snaps / "step_0000500" / "generator.safetensors", 500),
+                      (snaps / "step_0001500" / "generator.safetensors", 1500)]
+    lines = (run / "curve_generator.jsonl").read_text().splitlines()
+    assert [('"harmonic"' in line) for line in lines] == [True, False, False]  # the harmonic rows, copied once

@@ -1,0 +1,159 @@
+"""What the packaged net gives at test time beyond one pass (issue 23, seventh round).
+
+On the ``photos`` protocol (photos at their own size, held-out masks of 10-50 %, the first
+``--limit`` photos as the training curves score them), beside one pass of the default path:
+
+- ``passes``: onion passes. After the first fill, the hole deeper than r px is hidden again and
+  filled by a second ``inpaint`` whose context includes the first fill's outer ring (r = 4: one more
+  pass; "4,8": two more, each deeper).
+- ``alpha``: the net's prediction scaled by alpha before the Poisson paste, i.e. the harmonic fill
+  plus alpha x the net's detail (the paste is linear in the prediction).
+- ``adapt``: test-time training on the photo itself. K Adam steps on crops of the photo's known
+  pixels at the coarse window's scale and at scale 2, each hiding the photo's own hole shifted and
+  flipped (and its real hole, which is never scored), the loss taken through the Poisson paste.
+
+    python benchmarks/test_time_variants.py --data ../shared/data/bsd100 --passes 4 4,8 3,6,9,12 \
+        --alpha 0.8 1.25 --adapt 20:1e-4 20:1e-5
+
+Prints each variant's mean PSNR over the hole, its gain over one pass and its seconds per photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from context_encoder.data import uint8_to_float
+from context_encoder.evaluation.baselines import harmonic_inpaint
+from context_encoder.evaluation.evaluate import build_set
+from context_encoder.evaluation.protocol import score
+from context_encoder.inpainting.inpainter import Inpainter
+from context_encoder.masks import net_input
+from context_encoder.training.paste import poisson_paste
+
+Fill = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (photo with hole zeroed (H, W, 3) u8, hole (H, W) bool) -> u8
+
+
+class _Scaled(nn.Module):
+    """The generator's prediction times ``alpha``."""
+
+    def __init__(self, generator: nn.Module, alpha: float) -> None:
+        super().__init__()
+        self.generator, self.alpha = generator, alpha
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.generator(x) * self.alpha
+
+
+def onion(inpainter: Inpainter, depths: Sequence[int]) -> Fill:
+    """One pass, then one more pass per depth r over the hole pixels deeper than r px."""
+    def fill(given: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        out = np.where(hole[..., None], np.asarray(inpainter.inpaint(given, hole)), given)
+        depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+        for r in depths:
+            deep = depth > r
+            if not deep.any():
+                break
+            out = np.where(deep[..., None], np.asarray(inpainter.inpaint(np.where(deep[..., None], 0, out), deep)), out)
+        return out
+    return fill
+
+
+def _crop_sample(filled: np.ndarray, hole: np.ndarray, scale: float, size: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A size×size crop of the photo brought down by ``scale`` (mirrored when smaller): (image
+    (S, S, 3) u8, its real hole (S, S) bool, a synthetic hole (S, S) bool over known pixels only)."""
+    h, w = max(1, round(hole.shape[0] / scale)), max(1, round(hole.shape[1] / scale))
+    img = cv2.resize(filled, (w, h), interpolation=cv2.INTER_AREA)
+    real = cv2.resize(hole.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
+    ph, pw = max(0, size - h), max(0, size - w)
+    if ph or pw:
+        pads = (ph // 2, ph - ph // 2, pw // 2, pw - pw // 2)
+        img = cv2.copyMakeBorder(img, *pads, cv2.BORDER_REFLECT_101)
+        real = cv2.copyMakeBorder(real.astype(np.uint8), *pads, cv2.BORDER_REFLECT_101) > 0
+    for _ in range(50):
+        y, x = int(rng.integers(0, img.shape[0] - size + 1)), int(rng.integers(0, img.shape[1] - size + 1))
+        shifted = np.roll(real, (int(rng.integers(0, real.shape[0])), int(rng.integers(0, real.shape[1]))), (0, 1))
+        shifted = shifted[::-1] if rng.random() < 0.5 else shifted
+        shifted = shifted[:, ::-1] if rng.random() < 0.5 else shifted
+        crop_real = real[y : y + size, x : x + size]
+        synthetic = shifted[y : y + size, x : x + size] & ~crop_real
+        if synthetic.sum() > 30:
+            return img[y : y + size, x : x + size], crop_real, synthetic
+    return None
+
+
+def adapted(base: Inpainter, steps: int, lr: float, batch: int, seed: int = 0) -> Fill:
+    """Fine-tune a copy of the net on the photo's own known pixels (through the paste), then fill."""
+    cfg, size = base.cfg, base.cfg.image_size
+
+    def fill(given: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        gen = copy.deepcopy(base.generator).eval()  # BatchNorm keeps its running statistics
+        filled = harmonic_inpaint(given[None], hole[None])[0]
+        scales = (max(hole.shape) / size, 2.0)
+        opt = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
+        for _ in range(steps):
+            drawn = [_crop_sample(filled, hole, scales[j % 2], size, rng) for j in range(batch)]
+            drawn = [d for d in drawn if d is not None]
+            if not drawn:
+                break
+            images = uint8_to_float(torch.from_numpy(np.stack([d[0] for d in drawn])).permute(0, 3, 1, 2))
+            real = torch.from_numpy(np.stack([d[1] for d in drawn]))[:, None].float()
+            synthetic = torch.from_numpy(np.stack([d[2] for d in drawn]))[:, None].float()
+            pred = gen(net_input(images, ((real + synthetic) > 0).float(), cfg))
+            pasted = poisson_paste(pred.float(), images, synthetic[:, 0] > 0)
+            loss = ((pasted - images) ** 2 * synthetic).sum() / (3 * synthetic.sum())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return np.asarray(Inpainter(gen, cfg, device=base.device, config=base.config).inpaint(given, hole))
+    return fill
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="folder of held-out photos")
+    ap.add_argument("--masks", default="runs/masks/heldout", help="held-out masks (scripts/split_masks.py)")
+    ap.add_argument("--limit", type=int, default=20, help="photos, evenly spaced (the curves' 20)")
+    ap.add_argument("--passes", nargs="*", default=[], help="depth schedules of onion passes, e.g. 4 4,8")
+    ap.add_argument("--alpha", nargs="*", type=float, default=[], help="prediction scales")
+    ap.add_argument("--adapt", nargs="*", default=[], help="STEPS:LR of test-time training")
+    ap.add_argument("--batch", type=int, default=8, help="crops per test-time training step")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    photos, _ = build_set("photos", data=args.data, mask_dir=args.masks, seed=0, max_side=0,
+                          hole_share=(10.0, 50.0), overlap=lambda: 0, limit=args.limit)
+    base = Inpainter.from_pretrained("cpu")
+    variants: dict[str, Fill] = {"one pass (default)": onion(base, [])}
+    variants |= {f"passes {p}": onion(base, [int(v) for v in p.split(",")]) for p in args.passes}
+    variants |= {f"alpha {a:g}": onion(Inpainter(_Scaled(base.generator, a), base.cfg, device=base.device,
+                                                 config=base.config), []) for a in args.alpha}
+    for spec in args.adapt:
+        steps, lr = spec.split(":")
+        variants[f"adapt {steps} steps, lr {lr}"] = adapted(base, int(steps), float(lr), args.batch)
+    first = None
+    for name, fill in variants.items():
+        psnrs, seconds = [], []
+        for image, hole in zip(photos.images, photos.masks):
+            given = np.where(hole[..., None], np.uint8(0), image)
+            start = time.perf_counter()
+            out = fill(given, hole)
+            seconds.append(time.perf_counter() - start)
+            psnrs.append(score(np.where(hole[..., None], out, image), image, hole, "photos")["psnr"])
+        mean = float(np.mean(psnrs))
+        first = mean if first is None else first
+        print(f"{name:32s} {mean:6.3f} dB  {mean - first:+.3f}  {np.mean(seconds):5.2f} s/photo", flush=True)
+
+
+if __name__ == "__main__":
+    main()
