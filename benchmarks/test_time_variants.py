@@ -6,6 +6,8 @@ On the ``photos`` protocol (photos at their own size, held-out masks of 10-50 %,
 - ``passes``: onion passes. After the first fill, the hole deeper than r px is hidden again and
   filled by a second ``inpaint`` whose context includes the first fill's outer ring (r = 4: one more
   pass; "4,8": two more, each deeper).
+- ``harmonic-ring``: the same, but the first fill is the harmonic fill (is it the net's ring that
+  helps, or any smoother start?).
 - ``alpha``: the net's prediction scaled by alpha before the Poisson paste, i.e. the harmonic fill
   plus alpha x the net's detail (the paste is linear in the prediction).
 - ``adapt``: test-time training on the photo itself. K Adam steps on crops of the photo's known
@@ -13,7 +15,10 @@ On the ``photos`` protocol (photos at their own size, held-out masks of 10-50 %,
   flipped (and its real hole, which is never scored), the loss taken through the Poisson paste.
 
     python benchmarks/test_time_variants.py --data ../shared/data/bsd100 --passes 4 4,8 3,6,9,12 \
-        --alpha 0.8 1.25 --adapt 20:1e-4 20:1e-5
+        --harmonic-ring 4 --alpha 0.8 1.25 --adapt 20:1e-4 20:1e-5
+
+``--large ../shared/data`` scores the four 1920×1280 painted holes of the large-photo check instead
+(``harmonic_figure.PHOTOS`` upscaled 4× with painted holes of seeds 0-2, and ``img_087`` with seed 7).
 
 Prints each variant's mean PSNR over the hole, its gain over one pass and its seconds per photo.
 """
@@ -28,6 +33,8 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 import torch
+from harmonic_figure import PHOTOS, SCALE, painted_hole
+from PIL import Image
 from torch import nn
 
 from context_encoder.data import uint8_to_float
@@ -52,10 +59,12 @@ class _Scaled(nn.Module):
         return self.generator(x) * self.alpha
 
 
-def onion(inpainter: Inpainter, depths: Sequence[int]) -> Fill:
-    """One pass, then one more pass per depth r over the hole pixels deeper than r px."""
+def onion(inpainter: Inpainter, depths: Sequence[int], *, harmonic_first: bool = False) -> Fill:
+    """One pass (the harmonic fill with ``harmonic_first``), then one more pass of the net per depth
+    r over the hole pixels deeper than r px."""
     def fill(given: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        out = np.where(hole[..., None], np.asarray(inpainter.inpaint(given, hole)), given)
+        first = harmonic_inpaint(given[None], hole[None])[0] if harmonic_first else inpainter.inpaint(given, hole)
+        out = np.where(hole[..., None], np.asarray(first), given)
         depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
         for r in depths:
             deep = depth > r
@@ -118,24 +127,45 @@ def adapted(base: Inpainter, steps: int, lr: float, batch: int, seed: int = 0) -
     return fill
 
 
+def large_photos(root: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The large-photo check: (photos (H, W, 3) u8, painted holes (H, W) bool), 1920×1280 each."""
+    images, holes = [], []
+    for name, seed in [*zip(PHOTOS, range(3)), (PHOTOS[2], 7)]:
+        photo = Image.open(f"{root}/{name}").convert("RGB")
+        image = np.asarray(photo.resize((photo.width * SCALE, photo.height * SCALE), Image.BICUBIC))
+        images.append(image)
+        holes.append(painted_hole(*image.shape[:2], seed))
+    return images, holes
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="folder of held-out photos")
+    ap.add_argument("--data", help="folder of held-out photos")
+    ap.add_argument("--large", metavar="DATA_ROOT", help="score the four large painted holes instead")
     ap.add_argument("--masks", default="runs/masks/heldout", help="held-out masks (scripts/split_masks.py)")
     ap.add_argument("--limit", type=int, default=20, help="photos, evenly spaced (the curves' 20)")
     ap.add_argument("--passes", nargs="*", default=[], help="depth schedules of onion passes, e.g. 4 4,8")
+    ap.add_argument("--harmonic-ring", nargs="*", default=[], help="depth schedules after a harmonic first fill")
     ap.add_argument("--alpha", nargs="*", type=float, default=[], help="prediction scales")
     ap.add_argument("--adapt", nargs="*", default=[], help="STEPS:LR of test-time training")
     ap.add_argument("--batch", type=int, default=8, help="crops per test-time training step")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    photos, _ = build_set("photos", data=args.data, mask_dir=args.masks, seed=0, max_side=0,
-                          hole_share=(10.0, 50.0), overlap=lambda: 0, limit=args.limit)
+    if args.large:
+        images, holes = large_photos(args.large)
+    elif args.data:
+        photos, _ = build_set("photos", data=args.data, mask_dir=args.masks, seed=0, max_side=0,
+                              hole_share=(10.0, 50.0), overlap=lambda: 0, limit=args.limit)
+        images, holes = photos.images, photos.masks
+    else:
+        ap.error("give --data or --large")
     base = Inpainter.from_pretrained("cpu")
     variants: dict[str, Fill] = {"one pass (default)": onion(base, [])}
     variants |= {f"passes {p}": onion(base, [int(v) for v in p.split(",")]) for p in args.passes}
+    variants |= {f"harmonic, then passes {p}": onion(base, [int(v) for v in p.split(",")], harmonic_first=True)
+                 for p in args.harmonic_ring}
     variants |= {f"alpha {a:g}": onion(Inpainter(_Scaled(base.generator, a), base.cfg, device=base.device,
                                                  config=base.config), []) for a in args.alpha}
     for spec in args.adapt:
@@ -144,7 +174,7 @@ def main() -> None:
     first = None
     for name, fill in variants.items():
         psnrs, seconds = [], []
-        for image, hole in zip(photos.images, photos.masks):
+        for image, hole in zip(images, holes):
             given = np.where(hole[..., None], np.uint8(0), image)
             start = time.perf_counter()
             out = fill(given, hole)
