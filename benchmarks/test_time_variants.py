@@ -42,6 +42,7 @@ from context_encoder.evaluation.baselines import harmonic_inpaint
 from context_encoder.evaluation.evaluate import build_set
 from context_encoder.evaluation.protocol import score
 from context_encoder.inpainting.inpainter import Inpainter
+from context_encoder.losses import reconstruction_loss
 from context_encoder.masks import net_input
 from context_encoder.training.paste import poisson_paste
 
@@ -119,7 +120,7 @@ def adapted(base: Inpainter, steps: int, lr: float, batch: int, seed: int = 0) -
             synthetic = torch.from_numpy(np.stack([d[2] for d in drawn]))[:, None].float()
             pred = gen(net_input(images, ((real + synthetic) > 0).float(), cfg))
             pasted = poisson_paste(pred.float(), images, synthetic[:, 0] > 0)
-            loss = ((pasted - images) ** 2 * synthetic).sum() / (3 * synthetic.sum())
+            loss = reconstruction_loss(pasted, images, synthetic)  # the MSE over the synthetic hole
             opt.zero_grad()
             loss.backward()
             opt.step()

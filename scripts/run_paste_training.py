@@ -82,9 +82,9 @@ def rescore(run: Path, weights: str, steps: list[int], photos: int) -> None:
     lines = curve.read_text().splitlines() if curve.is_file() else []
     done = {(r["step"], r["method"]) for r in map(json.loads, lines)}
     if not any(method == "harmonic" for _, method in done):
-        rows = [line for line in (run / "curve.jsonl").read_text().splitlines() if '"harmonic"' in line]
+        rows = [r for r in map(json.loads, (run / "curve.jsonl").read_text().splitlines()) if r["method"] == "harmonic"]
         with curve.open("a") as f:
-            f.write("".join(line + "\n" for line in rows))
+            f.write("".join(json.dumps(r) + "\n" for r in rows))
     for step in steps:
         path = run / "snapshots" / "paste" / "checkpoints" / f"step_{step:07d}" / weights
         if (step, "model +poisson") not in done:
