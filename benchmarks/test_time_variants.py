@@ -17,6 +17,8 @@ On the ``photos`` protocol (photos at their own size, held-out masks of 10-50 %,
     python benchmarks/test_time_variants.py --data ../shared/data/bsd100 --passes 4 4,8 3,6,9,12 \
         --harmonic-ring 4 --alpha 0.8 1.25 --adapt 20:1e-4 20:1e-5
 
+``--checkpoint`` scores another net than the packaged default (a training run's step, say).
+
 ``--large ../shared/data`` scores the four 1920×1280 painted holes of the large-photo check instead
 (``harmonic_figure.PHOTOS`` upscaled 4× with painted holes of seeds 0-2, and ``img_087`` with seed 7).
 
@@ -151,6 +153,8 @@ def main() -> None:
     ap.add_argument("--alpha", nargs="*", type=float, default=[], help="prediction scales")
     ap.add_argument("--adapt", nargs="*", default=[], help="STEPS:LR of test-time training")
     ap.add_argument("--batch", type=int, default=8, help="crops per test-time training step")
+    ap.add_argument("--checkpoint", default="pretrained",
+                    help="the net: 'pretrained' (the packaged default) or a checkpoint (run, step folder, file)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -162,7 +166,7 @@ def main() -> None:
         images, holes = photos.images, photos.masks
     else:
         ap.error("give --data or --large")
-    base = Inpainter.from_pretrained("cpu")
+    base = Inpainter.from_checkpoint(args.checkpoint, "cpu")
     variants: dict[str, Fill] = {"one pass (default)": onion(base, [])}
     variants |= {f"passes {p}": onion(base, [int(v) for v in p.split(",")]) for p in args.passes}
     variants |= {f"harmonic, then passes {p}": onion(base, [int(v) for v in p.split(",")], harmonic_first=True)

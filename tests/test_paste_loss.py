@@ -121,3 +121,49 @@ def test_step_through_the_paste_is_the_pasted_mse_plus_the_raw_term() -> None:
     out = train_step(images, masks, state, paste_holes)
     assert out["loss_rec"].item() == pytest.approx(expected.item(), rel=1e-5)
     assert weights.shape == crop_center(ring_weights(masks.float(), 1)).shape
+
+
+def test_deeper_than_is_the_euclidean_depth() -> None:
+    from context_encoder.masks import deeper_than
+
+    g = torch.Generator().manual_seed(1)
+    hole = torch.rand(2, 1, 20, 24, generator=g) > 0.2  # mostly hole, scattered known pixels
+    hole[:, :, :, :2] = False
+    known = [(~hole[i, 0]).nonzero().float() for i in range(2)]
+    for depth in (1, 2, 3):
+        got = deeper_than(hole, depth)
+        for i in range(2):
+            pos = torch.stack(torch.meshgrid(torch.arange(20.0), torch.arange(24.0), indexing="ij"), -1).view(-1, 1, 2)
+            nearest = (pos - known[i][None]).pow(2).sum(-1).min(1).values.sqrt().view(20, 24)
+            assert torch.equal(got[i, 0], hole[i, 0] & (nearest > depth))
+
+
+def test_onion_step_adds_the_second_pass_over_the_deep_hole() -> None:
+    from context_encoder.device import setup_runtime
+    from context_encoder.losses import reconstruction_loss
+    from context_encoder.masks import deeper_than, net_input
+    from context_encoder.training.loop import build_gan
+    from context_encoder.training.step import prepare_batch, train_step
+
+    base = {"data": {"data": ["unused"]}, "batch_size": 2, "steps": 1, "mask": {"kind": "region"},
+            "model": {"image_size": 32, "bottleneck": 16, "nef": 8, "ngf": 8, "ndf": 8, "hole_fill": "harmonic"}}
+    with pytest.raises(ValueError, match="onion passes need the Poisson paste"):
+        train_config_from_dict(base | {"loss": {"kind": "l2", "onion": 2}})
+    cfg = train_config_from_dict(base | {"loss": {"kind": "l2", "paste": "poisson", "rec": "log-l2", "onion": 2}})
+    state = build_gan(cfg, setup_runtime("cpu", "fp32"))
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    masks = torch.zeros(2, 1, 32, 32, dtype=torch.uint8)
+    masks[0, :, 6:20, 4:26] = 1
+    masks[1, :, 10:14, 3:30] = 1  # a 4-px stroke: nothing deeper than 2 px
+    state.generator.eval()  # the same BatchNorm statistics in both forwards
+    real, inp, target, _ = prepare_batch(images, masks, state)
+    with torch.no_grad():
+        hole = masks > 0
+        first = poisson_paste(state.generator(inp), real, hole[:, 0])
+        deep = deeper_than(hole, 2)
+        given = torch.where(hole, first, real)
+        second = state.generator(net_input(given, deep.float(), state.model))
+        expected = reconstruction_loss(poisson_paste(second, given, deep[:, 0]), real, deep.float(), "log-l2")
+    assert deep[0].any() and not deep[1].any()
+    out = train_step(images, masks, state, masks.clone())
+    assert out["loss_onion"].item() == pytest.approx(expected.item(), rel=1e-4)

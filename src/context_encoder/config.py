@@ -143,6 +143,10 @@ class LossConfig:
     # ``raw_weight`` x the paper's loss on the raw prediction to keep its colours anchored.
     paste: str = "hard"
     raw_weight: float = 0.1
+    # A second, onion pass in each step (a deviation, with ``paste: poisson``): the hole deeper than
+    # ``onion`` px is hidden again and filled by the net with the first pass's pasted fill as its
+    # context ring, and the loss of that pass is added (training/step.py, onion_term). 0 = off.
+    onion: int = 0
 
 
 @dataclass(frozen=True)
@@ -503,6 +507,8 @@ def validate(cfg: TrainConfig) -> None:
         (loss.rec in REC_LOSSES, f"rec-loss must be one of {REC_LOSSES}, got '{loss.rec}'"),
         (loss.paste in TRAIN_PASTES, f"loss paste must be one of {TRAIN_PASTES}, got '{loss.paste}'"),
         (_finite(loss.raw_weight) and loss.raw_weight >= 0, "raw-weight must be finite and >= 0"),
+        (loss.onion >= 0, f"onion must be >= 0, got {loss.onion}"),
+        (loss.onion == 0 or loss.paste == "poisson", "onion passes need the Poisson paste (loss paste: poisson)"),
         (loss.weighting in WEIGHTINGS, f"l2-weighting must be one of {', '.join(WEIGHTINGS)}, got '{loss.weighting}'"),
         *_task_checks(cfg),
         (cfg.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),

@@ -212,6 +212,17 @@ def net_input(images: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> tor
     return torch.cat([x, (mask > 0.5).to(x.dtype)], dim=1)
 
 
+def deeper_than(hole: torch.Tensor, depth: int) -> torch.Tensor:
+    """The pixels of ``hole`` farther than ``depth`` px (Euclidean) from every known pixel.
+
+    hole (N, 1, H, W) bool -> (N, 1, H, W) bool. Pixels outside the image count as hole.
+    """
+    yy, xx = torch.meshgrid(torch.arange(-depth, depth + 1), torch.arange(-depth, depth + 1), indexing="ij")
+    disk = ((yy**2 + xx**2) <= depth**2).float().to(hole.device)[None, None]  # (1, 1, 2d+1, 2d+1)
+    known_near = F.conv2d((~hole).float(), disk, padding=depth)
+    return hole & (known_near < 0.5)
+
+
 def _harmonic_fill(images: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
     """images (N, 3, H, W) with the pixels of ``hidden`` (N, 1, H, W) bool replaced by the harmonic
     fill of each image's known pixels (the mean colour where no known pixel borders a hole)."""

@@ -51,6 +51,8 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
                 "poisson = the prediction Poisson-pasted over the hole, as inpaint writes it"),
     "--raw-weight": ("loss.raw_weight", float, None, "with --paste poisson: weight of the paper's L2 on the "
                      "raw prediction beside the pasted loss"),
+    "--onion": ("loss.onion", int, None, "with --paste poisson: add a second pass per step over the hole deeper "
+                "than this many px, its context ring the first pass's pasted fill (0 = off)"),
     "--paste-mask-dir": ("mask.paste_folder", str, None, "with --paste poisson: PNG masks (white = hole) "
                          "whose crops are the photo's hole inside the hidden square (default: the whole square)"),
     "--image-size": ("model.image_size", int, None, "training crop side in px"),

@@ -27,7 +27,7 @@ from context_encoder.losses import (
     reconstruction_loss,
     ring_weights,
 )
-from context_encoder.masks import net_input
+from context_encoder.masks import deeper_than, net_input
 from context_encoder.training.ema import WeightEMA
 from context_encoder.training.paste import poisson_paste
 
@@ -90,6 +90,29 @@ def rec_term(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, pa
     return pasted_loss + state.loss.raw_weight * raw
 
 
+def onion_term(pred: torch.Tensor, real: torch.Tensor, paste_hole: torch.Tensor, state: TrainState) -> torch.Tensor:
+    """The loss of a second pass of the net over the hole deeper than ``loss.onion`` px, whose
+    context ring is the first pass's Poisson-pasted fill (no gradient through the first pass).
+
+    What ``benchmarks/test_time_variants.py --passes`` does at test time, trained: the net sees its
+    own ring as context, and the deep hole is filled again from it. pred (N, 3, S, S) the first
+    pass's prediction; real (N, 3, S, S) the photos; paste_hole (N, 1, S, S) the photo's hole.
+    Returns the ``loss.rec`` loss of the second pass's pasted output over the deep hole.
+    """
+    hole = paste_hole.to(pred.device) > 0
+    with torch.no_grad():
+        first = poisson_paste(pred.detach().float(), real.float(), hole[:, 0])
+        deep = deeper_than(hole, state.loss.onion)
+        given = torch.where(hole, first, real.float()).to(real.dtype)
+        inp = net_input(given, deep.float(), state.model)
+        if state.channels_last:
+            inp = inp.contiguous(memory_format=torch.channels_last)
+    with state.runtime.autocast():
+        second = state.generator(inp)
+    pasted = poisson_paste(second.float(), given.float(), deep[:, 0])
+    return reconstruction_loss(pasted, real, deep.float(), state.loss.rec)
+
+
 def disc_view(x: torch.Tensor, state: TrainState) -> torch.Tensor:
     """What the discriminator is shown: the center square (center masks) or the whole image."""
     return crop_center(x) if state.task.disc_on_center and x.shape[-1] == state.model.image_size else x
@@ -116,6 +139,10 @@ def train_step(images: torch.Tensor, masks: torch.Tensor, state: TrainState,
             d_fake = disc(disc_view(pred, state))
     rec = rec_term(pred, target, weights, paste_holes, state)
     out = {"loss_rec": rec.detach()}
+    if state.loss.onion:
+        onion = onion_term(pred, real, (weights == 1.0) if paste_holes is None else paste_holes, state)
+        rec = rec + onion
+        out["loss_onion"] = onion.detach()
     adv = None
     state.opt_g.zero_grad(set_to_none=True)
     if use_adv:
