@@ -39,6 +39,7 @@ from harmonic_figure import PHOTOS, SCALE, painted_hole
 from PIL import Image
 from torch import nn
 
+from context_encoder.config import InpaintConfig
 from context_encoder.data import uint8_to_float
 from context_encoder.evaluation.baselines import harmonic_inpaint
 from context_encoder.evaluation.evaluate import build_set
@@ -149,6 +150,7 @@ def main() -> None:
     ap.add_argument("--masks", default="runs/masks/heldout", help="held-out masks (scripts/split_masks.py)")
     ap.add_argument("--limit", type=int, default=20, help="photos, evenly spaced (the curves' 20)")
     ap.add_argument("--passes", nargs="*", default=[], help="depth schedules of onion passes, e.g. 4 4,8")
+    ap.add_argument("--onion", nargs="*", default=[], help="depths of Inpainter's own onion pass (InpaintConfig.onion)")
     ap.add_argument("--harmonic-ring", nargs="*", default=[], help="depth schedules after a harmonic first fill")
     ap.add_argument("--alpha", nargs="*", type=float, default=[], help="prediction scales")
     ap.add_argument("--adapt", nargs="*", default=[], help="STEPS:LR of test-time training")
@@ -169,6 +171,9 @@ def main() -> None:
     base = Inpainter.from_checkpoint(args.checkpoint, "cpu")
     variants: dict[str, Fill] = {"one pass (default)": onion(base, [])}
     variants |= {f"passes {p}": onion(base, [int(v) for v in p.split(",")]) for p in args.passes}
+    variants |= {f"InpaintConfig(onion={r})": onion(Inpainter(base.generator, base.cfg, device=base.device,
+                                                              config=InpaintConfig(onion=int(r))), [])
+                 for r in args.onion}
     variants |= {f"harmonic, then passes {p}": onion(base, [int(v) for v in p.split(",")], harmonic_first=True)
                  for p in args.harmonic_ring}
     variants |= {f"alpha {a:g}": onion(Inpainter(_Scaled(base.generator, a), base.cfg, device=base.device,

@@ -642,3 +642,20 @@ def test_whole_image_predictions_lose_their_two_pixel_stripes() -> None:
         fills[on] = filled[25:65, 35:55].astype(int)  # inside the hole, away from its edge
     column_steps = {on: np.abs(np.diff(f, axis=1)).mean() for on, f in fills.items()}
     assert column_steps[False] > 20 and column_steps[True] < 2, column_steps
+
+
+def test_onion_pass_refills_the_deep_hole_from_the_first_fill(region_checkpoint: Path) -> None:
+    """InpaintConfig.onion: the first fill, then the hole deeper than r px filled again with that
+    fill around it as context; pixels within r px of the photo keep the first fill."""
+    one = Inpainter.from_checkpoint(region_checkpoint, device="cpu", config=InpaintConfig(precision="fp32"))
+    two = Inpainter(one.generator, one.cfg, config=InpaintConfig(precision="fp32", onion=4))
+    hole, image = holes(120, 160), photo(120, 160)
+    first = np.asarray(one.inpaint(image, hole))
+    deep = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3) > 4
+    expected = np.where(deep[..., None], np.asarray(one.inpaint(np.where(deep[..., None], 0, first), deep)), first)
+    out = np.asarray(two.inpaint(image, hole))
+    assert deep.any() and (hole & ~deep).any()
+    assert (out == expected).all()
+    assert (out[~hole] == image[~hole]).all()
+    with pytest.raises(ValueError, match="onion must be"):
+        InpaintConfig(onion=-1)

@@ -198,7 +198,9 @@ class InpaintConfig:
     removes its up-convolutions' 2-px stripes (streaks on large photos; PSNR unchanged to 0.01 dB);
     ``batch_size`` windows go through the generator at once; ``flip_tta`` averages each
     prediction with that of the mirrored window (2x compute). ``precision``: the generator's
-    arithmetic (auto: bf16 on CPUs with native bf16, 3x faster there, else fp32).
+    arithmetic (auto: bf16 on CPUs with native bf16, 3x faster there, else fp32). ``onion`` > 0:
+    a second pass over the hole deeper than that many px, with the first fill around it as context
+    (about 2x the time; 0 = one pass).
     """
 
     blend: str = "poisson"
@@ -209,6 +211,7 @@ class InpaintConfig:
     batch_size: int = 16
     flip_tta: bool = False
     precision: str = "auto"
+    onion: int = 0
 
     def finest(self, shape: tuple[int, int]) -> float:
         """The finest refinement scale for a photo of ``shape`` (H, W): ``finest_scale``, or coarser
@@ -225,6 +228,7 @@ class InpaintConfig:
             (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 1024, "batch-size must be in [1, 1024]"),
             (self.precision in INPAINT_PRECISIONS,
              f"precision must be one of {', '.join(INPAINT_PRECISIONS)}, got '{self.precision}'"),
+            (isinstance(self.onion, int) and 0 <= self.onion <= 4096, "onion must be in [0, 4096] px"),
         ]
         for ok, message in checks:
             if not ok:
