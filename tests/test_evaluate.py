@@ -292,6 +292,10 @@ def test_flip_tta_row_is_named_and_scores_the_averaged_model(image_dir: Path, tm
     a = [r["psnr"] for r in plain.per_image["big"]]
     b = [r["psnr"] for r in flip.per_image["big +flip"]]
     assert len(a) == len(b) == 8 and a != b
+    onion = evaluate(data=image_dir, methods=["model"], checkpoints=[run], examples=0, onion=4)
+    assert list(onion.per_image) == ["big +poisson +onion4"]
+    with pytest.raises(ValueError, match="onion must be"):
+        evaluate(data=image_dir, methods=["model"], checkpoints=[run], examples=0, onion=-2)
 
 
 def test_poisson_row_corrects_the_model_by_its_ring(image_dir: Path, center_run: Path) -> None:

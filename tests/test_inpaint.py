@@ -301,9 +301,10 @@ def test_cli_inpaints_an_odd_sized_photo(tiny_checkpoint: Path, tmp_path: Path, 
     Image.fromarray(image).save(tmp_path / "in.png")
     _save_mask(tmp_path / "mask.png", hole)
     out = tmp_path / "out" / "filled.png"
-    for blend_mode in ("hard", "feather", "poisson"):
+    for blend_mode, onion in (("hard", "0"), ("feather", "0"), ("poisson", "0"), ("poisson", "4")):
         assert main(["inpaint", str(tmp_path / "in.png"), "--mask", str(tmp_path / "mask.png"), "-o", str(out),
-                     "--checkpoint", str(tiny_checkpoint), "--blend", blend_mode, "--overwrite"]) == 0
+                     "--checkpoint", str(tiny_checkpoint), "--blend", blend_mode, "--overwrite",
+                     "--onion", onion]) == 0
         got = _pixels(out)
         assert got.shape == image.shape
         assert (got[~hole] == image[~hole]).all(), blend_mode
@@ -374,6 +375,7 @@ BAD_INPUTS = {
     "missing checkpoint": (lambda d, c: ["in.png", "--checkpoint", str(d / "none")], "no checkpoint found"),
     "rgba to jpeg": (lambda d, c: ["rgba.png", "--checkpoint", c, "-o", "x.jpg"], "JPEG cannot store"),
     "output exists": (lambda d, c: ["in.png", "--checkpoint", c, "-o", "exists.png"], "--overwrite"),
+    "negative onion": (lambda d, c: ["in.png", "--checkpoint", c, "--onion", "-1"], "onion must be"),
 }
 
 

@@ -89,6 +89,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"for one row each, from: {', '.join(BLENDS)}")
     p.add_argument("--flip-tta", action="store_true",
                    help="model rows: average each prediction with that of the mirrored image")
+    p.add_argument("--onion", type=int, default=InpaintConfig.onion, metavar="PX",
+                   help="model rows: a second pass over the hole deeper than PX px, as `inpaint --onion` "
+                   "(default: %(default)s, one pass)")
     p.add_argument("--report", type=Path, required=True, help="output folder of the report")
 
 
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
                       overlap=args.overlap, mask_dir=args.mask_dir, nn_bank=args.nn_bank, seed=args.seed,
                       examples=args.examples, device=resolve_device(args.device), flip_tta=args.flip_tta,
                       blends=args.blend, max_side=args.max_side, hole_share=args.hole_share,
-                      limit=args.limit)
+                      limit=args.limit, onion=args.onion)
     summary = write_report(result, args.report)
     print(format_table(summary), end="")
     print(f"wrote {shown(args.report)}")

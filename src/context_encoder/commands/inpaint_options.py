@@ -10,8 +10,8 @@ DEFAULTS = InpaintConfig()
 
 
 def add_inpaint_options(p: argparse.ArgumentParser, *, blend_help: str) -> None:
-    """--blend, --feather, --finest-scale, --finest-side, --no-smooth, --batch-size, --flip-tta and --precision,
-    defaults from InpaintConfig."""
+    """--blend, --feather, --finest-scale, --finest-side, --no-smooth, --batch-size, --flip-tta, --onion and
+    --precision, defaults from InpaintConfig."""
     p.add_argument("--blend", default=DEFAULTS.blend, choices=BLENDS, help=f"{blend_help} (default: %(default)s)")
     p.add_argument("--feather", type=int, default=DEFAULTS.feather_px,
                    help="px of the feathered edge, --blend feather (default: %(default)s)")
@@ -29,6 +29,10 @@ def add_inpaint_options(p: argparse.ArgumentParser, *, blend_help: str) -> None:
                    help="windows per generator call (default: %(default)s)")
     p.add_argument("--flip-tta", action="store_true",
                    help="average each prediction with that of the mirrored image (2x compute)")
+    p.add_argument("--onion", type=int, default=DEFAULTS.onion, metavar="PX",
+                   help="a second pass over the hole deeper than PX px, with the first fill around it as context: "
+                   "+0.05-0.1 dB on large holes, about 2x the time; 4 is a good value (0 = one pass; "
+                   "default: %(default)s)")
     p.add_argument("--precision", default=DEFAULTS.precision, choices=INPAINT_PRECISIONS,
                    help="the generator's arithmetic: auto = bf16 on CPUs with native bf16 (AMX, AVX512-BF16), "
                    "3x faster there, else fp32 (default: %(default)s)")
@@ -38,4 +42,5 @@ def inpaint_config(args: argparse.Namespace) -> InpaintConfig:
     """The flags as a validated InpaintConfig (ValueError with one line for a bad value)."""
     return InpaintConfig(blend=args.blend, feather_px=args.feather, finest_scale=args.finest_scale,
                          finest_side=args.finest_side, smooth=args.smooth,
-                         batch_size=args.batch_size, flip_tta=args.flip_tta, precision=args.precision)
+                         batch_size=args.batch_size, flip_tta=args.flip_tta, precision=args.precision,
+                         onion=args.onion)

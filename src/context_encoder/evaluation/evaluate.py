@@ -121,7 +121,7 @@ def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[
              nn_bank: str | Path | None = None, seed: int | None = None, examples: int = 6,
              device: str | torch.device = "cpu", flip_tta: bool = False,
              blends: Sequence[str] = (InpaintConfig.blend,), max_side: int = 0,
-             hole_share: tuple[float, float] = HOLE_SHARE, limit: int = 0) -> Evaluation:
+             hole_share: tuple[float, float] = HOLE_SHARE, limit: int = 0, onion: int = 0) -> Evaluation:
     """Score ``methods`` on the images below ``data`` under ``protocol``. Raises ValueError on bad input.
 
     Everything is validated before any long computation starts.
@@ -129,13 +129,15 @@ def evaluate(*, data: str | Path, methods: Sequence[str], checkpoints: Sequence[
     validate_request(methods=methods, checkpoints=checkpoints, protocol=protocol, overlap=overlap,
                      mask_dir=mask_dir, nn_bank=nn_bank, data=data, seed=seed, blends=blends, max_side=max_side,
                      hole_share=hole_share, limit=limit)
+    InpaintConfig(onion=onion)  # validated before anything is loaded
     loaded = check_checkpoints([load_checkpoint(p, device) for p in checkpoints], methods)
     eval_set, hidden = build_set(protocol, data=data, mask_dir=mask_dir, seed=seed, max_side=max_side,
                                  hole_share=hole_share, limit=limit,
                                  overlap=lambda: resolve_overlap(overlap, loaded))
     images = eval_set.images
     bank = load_images(nn_bank, desc=f"loading bank {nn_bank}")[1] if any(m in NEEDS_BANK for m in methods) else None
-    table = build_methods(methods, checkpoints=loaded, bank=bank, hidden=hidden, blends=blends, flip_tta=flip_tta)
+    table = build_methods(methods, checkpoints=loaded, bank=bank, hidden=hidden, blends=blends, flip_tta=flip_tta,
+                          onion=onion)
     index = example_indices(len(images), examples)
     per_image, shown = {}, {}
     for name, method in table.items():

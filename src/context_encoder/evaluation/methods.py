@@ -68,9 +68,11 @@ def check_checkpoints(checkpoints: Sequence[Checkpoint], methods: Sequence[str])
     return out
 
 
-def model_row(ckpt: Checkpoint, blend: str, flip_tta: bool) -> str:
-    """A model row's name: the run, plus " +flip" and " +BLEND" unless the paste is "hard"."""
-    return ckpt.name + (" +flip" if flip_tta else "") + ("" if blend == "hard" else f" +{blend}")
+def model_row(ckpt: Checkpoint, blend: str, flip_tta: bool, onion: int = 0) -> str:
+    """A model row's name: the run, plus " +flip", " +BLEND" unless the paste is "hard", and
+    " +onionR" with an onion pass."""
+    return (ckpt.name + (" +flip" if flip_tta else "") + ("" if blend == "hard" else f" +{blend}")
+            + (f" +onion{onion}" if onion else ""))
 
 
 def model_method(ckpt: Checkpoint, config: InpaintConfig) -> Method:
@@ -117,7 +119,7 @@ def nn_features_method(ckpt: Checkpoint, bank: np.ndarray, hidden: np.ndarray) -
 
 def build_methods(names: Sequence[str], *, checkpoints: Sequence[Checkpoint], bank: np.ndarray | None,
                   hidden: np.ndarray | None, blends: Sequence[str] = (InpaintConfig.blend,),
-                  flip_tta: bool = False) -> dict[str, Method]:
+                  flip_tta: bool = False, onion: int = 0) -> dict[str, Method]:
     """Row name -> method, in the order asked; one ``model`` row per checkpoint and blend, one
     ``nn-features`` row per checkpoint."""
     table = {
@@ -132,7 +134,8 @@ def build_methods(names: Sequence[str], *, checkpoints: Sequence[Checkpoint], ba
     methods: dict[str, Method] = {}
     for name in names:
         if name == "model":
-            methods.update({model_row(c, b, flip_tta): model_method(c, InpaintConfig(blend=b, flip_tta=flip_tta))
+            methods.update({model_row(c, b, flip_tta, onion): model_method(c, InpaintConfig(blend=b, flip_tta=flip_tta,
+                                                                                            onion=onion))
                             for c in checkpoints for b in blends})
         elif name == "nn-hog":
             assert bank is not None

@@ -35,6 +35,7 @@ class InpaintDefaults(BaseModel):
     batch_size: int
     flip_tta: bool
     precision: str
+    onion: int = Field(description="px: a second pass over the hole deeper than this (0 = one pass)")
 
 
 class LimitsInfo(BaseModel):
@@ -77,7 +78,7 @@ def model_info(cfg: ModelConfig, config: InpaintConfig, limits: Limits, *,
         inpaint=InpaintDefaults(blend=config.blend, feather_px=config.feather_px, finest_scale=config.finest_scale,
                                 finest_side=config.finest_side, smooth=config.smooth,
                                 batch_size=config.batch_size, flip_tta=config.flip_tta,
-                                precision=config.precision),
+                                precision=config.precision, onion=config.onion),
         limits=LimitsInfo(max_upload_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels,
                           queue_size=limits.queue_size),
     )
