@@ -126,3 +126,42 @@ def test_lua_batch_masks_give_one_crop_per_global_batch_on_every_rank(image_dir:
     assert all(torch.equal(a, b) for a, b in zip(step_masks(True, 2, 2), (first, second)))  # 2 ranks of 2
     per_sample = step_masks(False, 4, 1)[0]
     assert len({m.numpy().tobytes() for m in per_sample}) == 4
+
+
+def test_mask_folder_keeps_the_share_asked_and_boxes_replace_some_masks(tmp_path: Path) -> None:
+    from context_encoder.masks import MaskSampler, box_mask
+
+    for i, rows in enumerate((2, 16, 40, 60)):  # 3 %, 25 %, 62 %, 94 % of a 64x64 image
+        arr = np.zeros((64, 64), np.uint8)
+        arr[:rows] = 255
+        Image.fromarray(arr).save(tmp_path / f"m{i}.png")
+    kept = MaskFolder(tmp_path, 32, share=(0.1, 0.5))
+    assert [p.name for p in kept.paths] == ["m1.png"]
+    with pytest.raises(ValueError, match="no mask in"):
+        MaskFolder(tmp_path, 32, share=(0.96, 1.0))
+    boxes = box_mask(400, 32, torch.Generator().manual_seed(0))
+    shares = boxes.mean(dim=(1, 2, 3))
+    center = torch.all(boxes == center_mask(1, 32, 0), dim=(1, 2, 3))
+    assert 0.4 < center.float().mean() < 0.6  # half are the center square
+    assert torch.all((shares[~center] >= 0.08) & (shares[~center] <= 0.52))
+    for b in boxes[~center][:20, 0]:  # one filled rectangle each
+        rows, cols = b.any(1).nonzero(), b.any(0).nonzero()
+        assert b.sum() == len(rows) * len(cols) == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+    sampler = MaskSampler("folder", 32, 0, str(tmp_path), share=(0.9, 1.0), box_share=0.5)  # m3 or a box
+    drawn = sampler(200, torch.Generator().manual_seed(1))
+    from_folder = drawn.mean(dim=(1, 2, 3)) > 0.9
+    assert 0.35 < 1 - from_folder.float().mean() < 0.65  # about half are boxes
+    assert torch.equal(drawn, sampler(200, torch.Generator().manual_seed(1)))
+
+
+def test_mask_share_and_box_share_are_validated() -> None:
+    from context_encoder.config import TrainConfig, to_dict, train_config_from_dict
+
+    base = to_dict(TrainConfig()) | {"data": {"data": ["x"]}}
+    folder = {"kind": "folder", "folder": "m"}
+    cfg = train_config_from_dict(base | {"mask": folder | {"share_min": 0.1, "share_max": 0.5, "box_share": 0.2}})
+    assert (cfg.mask.share_min, cfg.mask.share_max, cfg.mask.box_share) == (0.1, 0.5, 0.2)
+    with pytest.raises(ValueError, match="share-min < share-max"):
+        train_config_from_dict(base | {"mask": folder | {"share_min": 0.5, "share_max": 0.1}})
+    with pytest.raises(ValueError, match="read only with --mask folder"):
+        train_config_from_dict(base | {"mask": {"kind": "center", "box_share": 0.2}})

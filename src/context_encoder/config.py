@@ -124,6 +124,13 @@ class MaskConfig:
     # hidden square (as ``inpaint`` meets holes: the net hides the square, the photo's hole is any
     # part of it); empty = the whole square. A quarter of the samples keep the whole square.
     paste_folder: str = ""
+    # kind == "folder": keep only the masks hiding between share_min and share_max of the image (at
+    # the model's size), e.g. 0.1-0.5 as the photos protocol draws them; and replace this share of
+    # the samples' masks by a box (masks.box_mask: half the center S/2 square, half a random
+    # rectangle of 10-50 % of the image), as the center protocols and boxes on photos hide.
+    share_min: float = 0.0
+    share_max: float = 1.0
+    box_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -484,6 +491,11 @@ def _task_checks(cfg: TrainConfig) -> list[tuple[bool, str]]:
          f"region-masks must be one of {', '.join(REGION_MASKS)}, got '{cfg.mask.region_masks}'"),
         (cfg.mask.region_masks == "per-image" or kind == "region",
          f"--region-masks is read only with --mask region (got --mask {kind})"),
+        (_finite(cfg.mask.share_min, cfg.mask.share_max, cfg.mask.box_share)
+         and 0 <= cfg.mask.share_min < cfg.mask.share_max <= 1 and 0 <= cfg.mask.box_share <= 1,
+         "mask share-min < share-max and box-share must lie in [0, 1]"),
+        ((cfg.mask.share_min, cfg.mask.share_max, cfg.mask.box_share) == (0.0, 1.0, 0.0) or kind == "folder",
+         f"mask share-min, share-max and box-share are read only with --mask folder (got --mask {kind})"),
         (m.arch != "alexnet" or not m.full_image, "model.full_image is for the center net: the AlexNet net always "
          "outputs the whole image"),
         (task.predicts_center == m.predicts_center,  # a TrainConfig built by hand, not by train_config_from_dict

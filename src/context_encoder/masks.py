@@ -148,15 +148,22 @@ class MaskFolder:
     """Masks read from a folder of PNG files (white / non-zero = hole).
 
     Resized with nearest neighbour to the image size, then randomly flipped and rotated by
-    multiples of 90°. Works with ``irregular-masks/`` of the shared data.
+    multiples of 90°. Works with ``irregular-masks/`` of the shared data. ``share`` (lo, hi): only
+    the masks hiding that share of the image at that size.
     """
 
-    def __init__(self, folder: str | Path, image_size: int) -> None:
+    def __init__(self, folder: str | Path, image_size: int, share: tuple[float, float] = (0.0, 1.0)) -> None:
         self.paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_MASK_SUFFIXES)
         if not self.paths:
             raise ValueError(f"no PNG masks found in {folder}")
         self.image_size = image_size
         self._cache: dict[int, torch.Tensor] = {}
+        if share != (0.0, 1.0):
+            kept = [i for i in range(len(self.paths)) if share[0] <= self.load(i).mean().item() <= share[1]]
+            if not kept:
+                raise ValueError(f"no mask in {folder} hides {share[0]:g}-{share[1]:g} of the image")
+            self.paths = [self.paths[i] for i in kept]
+            self._cache = {}
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -247,9 +254,10 @@ class MaskSampler:
     """Draws training masks of one kind: ``sampler(n, generator) -> (n, 1, S, S)``."""
 
     def __init__(self, kind: str, image_size: int, overlap: int, folder: str = "", *,
-                 region_masks: str = "per-image", seed: int = 0) -> None:
-        self.kind, self.image_size, self.overlap = kind, image_size, overlap
-        self.folder = MaskFolder(folder, image_size) if kind == "folder" else None
+                 region_masks: str = "per-image", seed: int = 0, share: tuple[float, float] = (0.0, 1.0),
+                 box_share: float = 0.0) -> None:
+        self.kind, self.image_size, self.overlap, self.box_share = kind, image_size, overlap, box_share
+        self.folder = MaskFolder(folder, image_size, share) if kind == "folder" else None
         # --region-masks lua / lua-batch: train_random.lua's one pattern, drawn here (before any
         # DataLoader worker forks, so they share it)
         lua = kind == "region" and region_masks in ("lua", "lua-batch")
@@ -264,7 +272,34 @@ class MaskSampler:
         if self.kind == "region":
             return self.lua(n, generator) if self.lua is not None else region_mask(n, s, generator)
         assert self.folder is not None
-        return self.folder.sample(n, generator)
+        masks = self.folder.sample(n, generator)
+        if self.box_share:
+            boxes = torch.rand(n, generator=generator) < self.box_share
+            masks[boxes] = box_mask(int(boxes.sum()), s, generator)
+        return masks
+
+
+BOX_SHARE = (0.1, 0.5)  # the area share of box_mask's random rectangles
+
+
+def box_mask(n: int, image_size: int, generator: torch.Generator) -> torch.Tensor:
+    """Boxes: each the center S/2 square (the center protocols' hole) or, half the time, a random
+    rectangle hiding 10-50 % of the image, aspect ratio 1:2 to 2:1, anywhere. (n, 1, S, S), 1 = hidden."""
+    s = image_size
+    out = center_mask(n, s, 0)
+    for i in range(n):
+        if torch.rand((), generator=generator).item() < 0.5:
+            continue
+        u = torch.rand(2, generator=generator).tolist()
+        area = (BOX_SHARE[0] + (BOX_SHARE[1] - BOX_SHARE[0]) * u[0]) * s * s
+        aspect = 2.0 ** (2 * u[1] - 1)
+        h = min(s, max(1, round(math.sqrt(area * aspect))))
+        w = min(s, max(1, round(area / h)))
+        y = int(torch.randint(0, s - h + 1, (), generator=generator))
+        x = int(torch.randint(0, s - w + 1, (), generator=generator))
+        out[i] = 0
+        out[i, :, y : y + h, x : x + w] = 1
+    return out
 
 
 PASTE_WHOLE_SHARE = 0.25  # samples whose photo hole is the whole hidden square

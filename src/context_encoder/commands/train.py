@@ -36,6 +36,11 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, tuple | None, str]] = {
     "--arch": ("model.arch", str, ARCHS, "generator: center (paper inpainting), alexnet (features), autoencoder"),
     "--mask": ("mask.kind", str, MASKS, "hole shape seen in training"),
     "--mask-dir": ("mask.folder", str, None, "folder of PNG masks (white = hole) for --mask folder"),
+    "--mask-share-min": ("mask.share_min", float, None, "with --mask folder: only masks hiding at least this share "
+                         "of the image (0.1 with --mask-share-max 0.5: the photos protocol's 10-50 %%)"),
+    "--mask-share-max": ("mask.share_max", float, None, "with --mask folder: only masks hiding at most this share"),
+    "--box-share": ("mask.box_share", float, None, "with --mask folder: this share of the masks replaced by boxes "
+                    "(half the center square, half a random 10-50 %% rectangle)"),
     "--region-masks": ("mask.region_masks", str, REGION_MASKS, "with --mask region: per-image (fresh noise per "
                        "image), lua (train_random.lua's one 10000² pattern drawn once from --seed, a random crop "
                        "per sample) or lua-batch (that pattern, one crop per step for the whole batch, as "

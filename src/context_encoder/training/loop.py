@@ -120,7 +120,8 @@ def mask_sampler_for(cfg: TrainConfig) -> MaskFn:
     if task_of(cfg).hides_nothing:
         return lambda n, generator: torch.zeros(n, 1, s, s)
     return MaskSampler(cfg.mask.kind, s, cfg.model.overlap_px, cfg.mask.folder,
-                       region_masks=cfg.mask.region_masks, seed=cfg.seed)
+                       region_masks=cfg.mask.region_masks, seed=cfg.seed,
+                       share=(cfg.mask.share_min, cfg.mask.share_max), box_share=cfg.mask.box_share)
 
 
 def paste_holes_for(cfg: TrainConfig) -> PasteHoles | None:
