@@ -163,7 +163,7 @@ class MaskFolder:
             if not kept:
                 raise ValueError(f"no mask in {folder} hides {share[0]:g}-{share[1]:g} of the image")
             self.paths = [self.paths[i] for i in kept]
-            self._cache = {}
+            self._cache = {new: self._cache[old] for new, old in enumerate(kept)}  # read once, kept
 
     def __len__(self) -> int:
         return len(self.paths)
