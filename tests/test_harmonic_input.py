@@ -129,6 +129,40 @@ def test_residual_blocks_start_as_the_identity_and_then_learn(tmp_path) -> None:
     assert last_scale.grad is not None and last_scale.grad.abs().max() > 0
 
 
+def test_attention_starts_as_the_identity_and_copies_only_from_known_cells(tmp_path) -> None:
+    cfg = ModelConfig(image_size=32, full_image=True, skips=True, mask_channel=True, nef=8, ngf=8, bottleneck=16)
+    torch.manual_seed(0)
+    plain = build_generator(cfg).eval()
+    grown = build_generator(dataclasses.replace(cfg, attention=8)).eval()
+    save_weights(tmp_path / "plain.safetensors", plain, cfg)
+    fresh = load_grown(grown, tmp_path / "plain.safetensors")
+    assert fresh and all(k.startswith("attention.") for k in fresh)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[:, :, 8:24, 8:24] = 1
+    x = torch.cat([torch.rand(2, 3, 32, 32) * 2 - 1, mask], 1)
+    torch.testing.assert_close(grown(x), plain(x), atol=0, rtol=0)
+    grown.train()
+    grown(x).square().mean().backward()
+    assert grown.attention.out.weight.grad.abs().max() > 0  # the zero-initialised output learns
+    # The layer itself: known cells are left alone; a hidden cell reads the encoder's features at known
+    # cells only (changing them changes it, changing the hidden cells' own does not).
+    layer = grown.attention.eval()
+    with torch.no_grad():
+        layer.out.weight.normal_()
+    y, enc = torch.rand(1, layer.query.in_channels, 4, 4), torch.rand(1, layer.key.in_channels, 4, 4)
+    hidden = torch.zeros(1, 1, 4, 4)
+    hidden[..., 1:3, 1:3] = 1
+    out = layer(y, enc, hidden)
+    torch.testing.assert_close(out * (1 - hidden), y * (1 - hidden))
+    assert not torch.allclose(out, y)
+    enc_hole = enc.clone()
+    enc_hole[..., 1:3, 1:3] += 5
+    torch.testing.assert_close(layer(y, enc_hole, hidden), out)
+    enc_known = enc.clone()
+    enc_known[..., 0, 0] += 5
+    assert not torch.allclose(layer(y, enc_known, hidden), out)
+
+
 def test_settings_that_cannot_hold_are_refused() -> None:
     with pytest.raises(ValueError, match="hole-fill must be one of"):
         validate_model(ModelConfig(hole_fill="zeros"))
@@ -140,6 +174,13 @@ def test_settings_that_cannot_hold_are_refused() -> None:
         validate_model(ModelConfig(arch="alexnet", image_size=227, res_blocks=1))
     with pytest.raises(ValueError, match="res-blocks must be in"):
         validate_model(ModelConfig(res_blocks=5))
+    with pytest.raises(ValueError, match="attention must be 0 or a power of two"):
+        validate_model(ModelConfig(full_image=True, skips=True, attention=32))  # no mask channel
+    with pytest.raises(ValueError, match="attention must be 0 or a power of two"):
+        validate_model(ModelConfig(full_image=True, skips=True, mask_channel=True, attention=24))
+    with pytest.raises(ValueError, match="attention must be 0 or a power of two"):
+        validate_model(ModelConfig(full_image=True, skips=True, mask_channel=True, attention=128))
+    validate_model(ModelConfig(full_image=True, skips=True, mask_channel=True, attention=32))
     with pytest.raises(ValueError, match="mask-channel needs --arch center"):
         validate_model(ModelConfig(arch="alexnet", image_size=227, mask_channel=True))
     cfg = train_config_from_dict({**to_dict(TrainConfig()), "data": {"data": ["x"]},

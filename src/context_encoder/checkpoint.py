@@ -345,17 +345,17 @@ def load_shared_state(module: nn.Module, path: Path) -> list[str]:
 def load_grown(module: nn.Module, path: Path) -> list[str]:
     """Load every tensor of ``path`` into ``module``, a net grown from the saved one: its first
     convolution may read more input channels (``ModelConfig.mask_channel``), whose weights start at
-    zero, and it may hold residual blocks the saved one lacks (``ModelConfig.res_blocks``, names
-    ``blocks.*``), which keep their identity init. So the grown net computes what the saved one
-    did. Returns the names of the tensors that kept their init. Raises CheckpointError when any
-    other tensor is missing or differs."""
+    zero, and it may hold residual blocks (``ModelConfig.res_blocks``, names ``blocks.*``) or an
+    attention layer (``ModelConfig.attention``, names ``attention.*``) the saved one lacks, which keep
+    their identity init. So the grown net computes what the saved one did. Returns the names of the
+    tensors that kept their init. Raises CheckpointError when any other tensor is missing or differs."""
     own = module.state_dict()
     saved = _read_state(path)
     state, fresh = {}, []
     for name, tensor in own.items():
         value = saved.get(name)
         if value is None:
-            if not name.startswith("blocks."):
+            if not name.startswith(("blocks.", "attention.")):
                 raise CheckpointError(f"checkpoint {path} has no tensor {name}")
             state[name] = tensor
             fresh.append(name)

@@ -11,7 +11,7 @@ from context_encoder.config import ModelConfig
 from context_encoder.models.alexnet import AlexNetGenerator
 from context_encoder.models.center import CenterGenerator
 from context_encoder.models.discriminator import Discriminator
-from context_encoder.models.layers import ChannelWiseFC, FullConv2d, FullConvTranspose2d, ResBlock
+from context_encoder.models.layers import ChannelWiseFC, FullConv2d, FullConvTranspose2d, KnownAttention, ResBlock
 from context_encoder.models.tta import FlipAverage
 
 GENERATORS: dict[str, type[nn.Module]] = {
@@ -23,7 +23,7 @@ GENERATORS: dict[str, type[nn.Module]] = {
 
 def init_weights(module: nn.Module) -> None:
     """DCGAN init: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02) and bias 0; residual blocks
-    (``ModelConfig.res_blocks``) then start as the identity."""
+    (``ModelConfig.res_blocks``) and the attention (``ModelConfig.attention``) then start as the identity."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -32,8 +32,8 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
-    for m in module.modules():  # after the BatchNorms above: residual blocks start as the identity
-        if isinstance(m, ResBlock):
+    for m in module.modules():  # after the init above: residual blocks and attention start as the identity
+        if isinstance(m, (ResBlock, KnownAttention)):
             m.start_as_identity()
 
 

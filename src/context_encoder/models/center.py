@@ -14,6 +14,10 @@ but the last (8 px to S/4 for a whole-image net; not at 4 px, whose 8·ngf chann
 the parameters for 16 pixels), in ``blocks`` (one ``nn.Sequential`` per resolution, 8 px first),
 so the decoder's own layers keep their names and a net grown by blocks loads the weights of the net
 it grew from.
+
+``attention`` (a deviation, issue 23): at that decoder resolution (px), the cells holding a hidden
+pixel attend to the known ones (:class:`~context_encoder.models.layers.KnownAttention`, read from
+the mask channel), starting as the identity, so a net grown by it also starts as the net it was.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 from torch import nn
 
 from context_encoder.config import ModelConfig
-from context_encoder.models.layers import FullConv2d, FullConvTranspose2d, ResBlock
+from context_encoder.models.layers import FullConv2d, FullConvTranspose2d, KnownAttention, ResBlock
 
 
 def _widths(n_layers: int, base: int) -> list[int]:
@@ -71,6 +75,10 @@ class CenterGenerator(nn.Module):
         self.decoder = nn.Sequential(*dec)
         self.blocks = nn.ModuleList(nn.Sequential(*(ResBlock(w) for _ in range(cfg.res_blocks)))
                                     for w in dec_w[1:]) if cfg.res_blocks else None
+        # the decoder's width at the attention's resolution (its up-conv outputs 8, 16, ... px: dec_w[1:])
+        # and the encoder's there (enc_w[i] is at S / 2^(i+1))
+        at = int(math.log2(cfg.image_size // cfg.attention)) if cfg.attention else 0
+        self.attention = KnownAttention(dec_w[n_up - at], enc_w[at - 1]) if cfg.attention else None
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(N, nc, S, S) -> (N, 8nef, 4, 4) encoder features."""
@@ -89,10 +97,12 @@ class CenterGenerator(nn.Module):
         """(N, 8nef, 4, 4) -> (N, bottleneck, 1, 1)."""
         return self.to_bottleneck(feats)
 
-    def decode(self, code: torch.Tensor, feats: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def decode(self, code: torch.Tensor, feats: list[torch.Tensor] | None = None,
+               hidden: torch.Tensor | None = None) -> torch.Tensor:
         """(N, bottleneck, 1, 1) -> the prediction; ``feats`` (with ``skips``): :meth:`_encode_all`'s
-        list, consumed from its end (each up-convolution reads the encoder at its input's resolution)."""
-        if feats is None and self.blocks is None:
+        list, consumed from its end (each up-convolution reads the encoder at its input's resolution);
+        ``hidden`` (N, 1, S, S), 1 = hidden: the mask the attention reads (with ``attention``)."""
+        if feats is None and self.blocks is None and self.attention is None:
             return self.decoder(code)
         y, level = code, -1  # the first ReLU (after the 1 -> 4 px up-conv) has no blocks
         for layer in self.decoder:
@@ -104,10 +114,15 @@ class CenterGenerator(nn.Module):
                 if level >= 0:
                     y = self.blocks[level](y)
                 level += 1
+            if self.attention is not None and isinstance(layer, nn.ReLU) and y.shape[-1] == self.cfg.attention:
+                assert feats is not None and hidden is not None
+                cells = nn.functional.max_pool2d(hidden, self.cfg.image_size // self.cfg.attention)
+                y = self.attention(y, feats[-1], cells)  # feats[-1]: the encoder at y's resolution
         return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.cfg.skips:
             return self.decode(self.bottleneck(self.encode(x)))
         feats = self._encode_all(x)
-        return self.decode(self.bottleneck(feats[-1]), feats)
+        hidden = x[:, self.cfg.nc :] if self.attention is not None else None  # the mask channel
+        return self.decode(self.bottleneck(feats[-1]), feats, hidden)

@@ -1,5 +1,6 @@
 """Layers the generators share: the paper's channel-wise fully-connected layer (Sec. 3.1), the
-matmul forms of the center net's full-kernel convolutions, and a residual block.
+matmul forms of the center net's full-kernel convolutions, a residual block, and attention from the
+hole to the known context.
 
 In the channel-wise fully-connected layer, each of the C feature maps (H×W) is fully connected to
 an H×W output map of the same channel, with no weights across channels: C·(HW)² weights plus a
@@ -102,3 +103,41 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x + self.body(x))
+
+
+class KnownAttention(nn.Module):
+    """Hidden cells attend to known ones (a deviation, issue 23: ``ModelConfig.attention``).
+
+    At one decoder resolution R, each cell holding a hidden pixel attends over the cells with none
+    (scaled dot product; queries from the decoder's features, keys and values from the encoder's
+    features at R, i.e. what the context shows there) and adds the attended values, through a 1×1
+    convolution, to its decoder features. Cells with no hidden pixel are left as they were. So the
+    decoder can copy what a distant part of the context looks like, which its convolutions reach
+    only through the 1×1 bottleneck. :meth:`start_as_identity` zeroes the last convolution, so a net
+    grown by this layer computes what it did without it until training moves it.
+
+    forward: y (N, C, R, R) decoder features, enc (N, E, R, R) encoder features, hidden (N, 1, R, R)
+    1 where a cell holds a hidden pixel, else 0 -> (N, C, R, R).
+    """
+
+    def __init__(self, channels: int, enc_channels: int, dim: int = 32) -> None:
+        super().__init__()
+        self.query = nn.Conv2d(channels, dim, 1)
+        self.key = nn.Conv2d(enc_channels, dim, 1)
+        self.value = nn.Conv2d(enc_channels, dim, 1)
+        self.out = nn.Conv2d(dim, channels, 1)
+
+    def start_as_identity(self) -> None:
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, y: torch.Tensor, enc: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = y.shape
+        q = self.query(y).flatten(2).transpose(1, 2)  # (N, RR, dim)
+        k = self.key(enc).flatten(2).transpose(1, 2)  # (N, RR, dim)
+        v = self.value(enc).flatten(2).transpose(1, 2)  # (N, RR, dim)
+        known = hidden.flatten(1) < 0.5  # (N, RR)
+        known = known | ~known.any(1, keepdim=True)  # no known cell at all: attend to every cell
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=known[:, None, :])
+        a = a.transpose(1, 2).reshape(n, -1, h, w)  # (N, dim, R, R)
+        return y + self.out(a) * hidden.to(a.dtype)

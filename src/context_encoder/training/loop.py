@@ -214,16 +214,19 @@ def _initialize(state: TrainState, spec: str) -> None:
     the differences allowed): the layers they share by name and shape (the encoder, the bottleneck
     and up-convs where their shapes agree) are loaded, the rest keep their random init. A net may
     also start from the same net grown by a ``mask_channel`` (the mask's input weights start at
-    zero) or by ``res_blocks`` (the new blocks start as the identity), so it starts as the net it
-    was."""
+    zero), by ``res_blocks`` (the new blocks start as the identity) or by ``attention`` (its output
+    starts at zero), so it starts as the net it was."""
     weights = resolve_weights(spec)
     saved = read_model_config(weights)
     diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name)]
-    grows = state.model.mask_channel >= saved.mask_channel and state.model.res_blocks >= saved.res_blocks
-    if diff and set(diff) <= {"mask_channel", "res_blocks"} and grows:
+    grows = (state.model.mask_channel >= saved.mask_channel and state.model.res_blocks >= saved.res_blocks
+             and not saved.attention)
+    if diff and set(diff) <= {"mask_channel", "res_blocks", "attention"} and grows:
         fresh = load_grown(unwrap(state.generator), weights)
+        blocks = [k for k in fresh if k.startswith("blocks.")]
         grown = ["the mask channel's input weights start at zero" if "mask_channel" in diff else "",
-                 f"{len(fresh)} tensors of new residual blocks start as the identity" if fresh else ""]
+                 f"{len(blocks)} tensors of new residual blocks start as the identity" if blocks else "",
+                 "the new attention layer starts as the identity" if "attention" in diff else ""]
         print(f"--init {shown(spec)}: loaded; " + "; ".join(g for g in grown if g))
         return
     if "full_image" in diff and set(diff) <= {"full_image", "skips", "hole_fill", "bottleneck"}:
