@@ -74,13 +74,14 @@ def test_a_mask_channel_generator_exports_with_the_mask_inside_the_graph(fmt: st
     assert np.abs(exported - blind).max() > 100 * TOL
 
 
+@pytest.mark.parametrize("grown", [{"res_blocks": 1}, {"attention": 8, "mask_channel": True}])
 @pytest.mark.parametrize("fmt", EXPORT_FORMATS)
-def test_a_generator_with_residual_blocks_exports(fmt: str, tmp_path: Path) -> None:
+def test_a_generator_with_residual_blocks_or_attention_exports(fmt: str, grown: dict, tmp_path: Path) -> None:
     _needs(fmt)
-    cfg = ModelConfig(image_size=32, full_image=True, skips=True, nef=8, ngf=8, bottleneck=16, res_blocks=1)
+    cfg = ModelConfig(image_size=32, full_image=True, skips=True, nef=8, ngf=8, bottleneck=16, **grown)
     generator = build_generator(cfg).eval()
     g = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # blocks that are not the identity, outputs of order 0.01-0.1
+    with torch.no_grad():  # blocks or attention that are not the identity, outputs of order 0.01-0.1
         for module in generator.modules():
             if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
                 module.weight.copy_(torch.randn(module.weight.shape, generator=g) * 0.08)

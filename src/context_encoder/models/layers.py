@@ -133,11 +133,11 @@ class KnownAttention(nn.Module):
 
     def forward(self, y: torch.Tensor, enc: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         n, c, h, w = y.shape
-        q = self.query(y).flatten(2).transpose(1, 2)  # (N, RR, dim)
-        k = self.key(enc).flatten(2).transpose(1, 2)  # (N, RR, dim)
-        v = self.value(enc).flatten(2).transpose(1, 2)  # (N, RR, dim)
+        q = self.query(y).flatten(2).transpose(1, 2)[:, None]  # (N, 1, RR, dim): one head (4-D for ONNX)
+        k = self.key(enc).flatten(2).transpose(1, 2)[:, None]  # (N, 1, RR, dim)
+        v = self.value(enc).flatten(2).transpose(1, 2)[:, None]  # (N, 1, RR, dim)
         known = hidden.flatten(1) < 0.5  # (N, RR)
         known = known | ~known.any(1, keepdim=True)  # no known cell at all: attend to every cell
-        a = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=known[:, None, :])
-        a = a.transpose(1, 2).reshape(n, -1, h, w)  # (N, dim, R, R)
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=known[:, None, None, :])
+        a = a[:, 0].transpose(1, 2).reshape(n, -1, h, w)  # (N, dim, R, R)
         return y + self.out(a) * hidden.to(a.dtype)
