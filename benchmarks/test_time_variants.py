@@ -13,6 +13,14 @@ On the ``photos`` protocol (photos at their own size, held-out masks of 10-50 %,
 - ``adapt``: test-time training on the photo itself. K Adam steps on crops of the photo's known
   pixels at the coarse window's scale and at scale 2, each hiding the photo's own hole shifted and
   flipped (and its real hole, which is never scored), the loss taken through the Poisson paste.
+- ``blend``: the default fill averaged with another net's (``--blend-with``, the paper's center net
+  by default) at weight w: an ensemble of two differently built and trained nets.
+- ``transfer``: the photo and its hole brought down to a longer side of N px and filled there; the
+  fill's residual over the harmonic fill at that size, upscaled (bicubic), added to the harmonic
+  fill at the photo's own size (does the gain at the net's scale carry over by itself?).
+
+``--center-full`` scores the ``center`` protocol with the whole 64×64 square hidden (all crops)
+instead of photos.
 
     python benchmarks/test_time_variants.py --data ../shared/data/bsd100 --passes 4 4,8 3,6,9,12 \
         --harmonic-ring 4 --alpha 0.8 1.25 --adapt 20:1e-4 20:1e-5
@@ -76,6 +84,31 @@ def onion(inpainter: Inpainter, depths: Sequence[int], *, harmonic_first: bool =
                 break
             out = np.where(deep[..., None], np.asarray(inpainter.inpaint(np.where(deep[..., None], 0, out), deep)), out)
         return out
+    return fill
+
+
+def blended(base: Inpainter, other: Inpainter, weight: float) -> Fill:
+    """(1 - weight) x the default fill + weight x ``other``'s."""
+    def fill(given: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        a = np.asarray(base.inpaint(given, hole)).astype(np.float64)
+        b = np.asarray(other.inpaint(given, hole)).astype(np.float64)
+        return np.clip(np.rint((1 - weight) * a + weight * b), 0, 255).astype(np.uint8)
+    return fill
+
+
+def transferred(base: Inpainter, side: int) -> Fill:
+    """The harmonic fill plus the upscaled residual of the fill at a longer side of ``side`` px."""
+    def fill(given: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        (h, w), k = hole.shape, side / max(hole.shape)
+        size = (max(1, round(w * k)), max(1, round(h * k)))
+        small = cv2.resize(given, size, interpolation=cv2.INTER_AREA)
+        small_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+        small = np.where(small_hole[..., None], np.uint8(0), small)
+        filled = np.asarray(base.inpaint(small, small_hole)).astype(np.float32)
+        residual = np.where(small_hole[..., None], filled - harmonic_inpaint(small[None], small_hole[None])[0], 0)
+        up = cv2.resize(residual.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+        harmonic = harmonic_inpaint(given[None], hole[None])[0].astype(np.float32)
+        return np.clip(np.rint(harmonic + up), 0, 255).astype(np.uint8)
     return fill
 
 
@@ -155,13 +188,22 @@ def main() -> None:
     ap.add_argument("--alpha", nargs="*", type=float, default=[], help="prediction scales")
     ap.add_argument("--adapt", nargs="*", default=[], help="STEPS:LR of test-time training")
     ap.add_argument("--batch", type=int, default=8, help="crops per test-time training step")
+    ap.add_argument("--blend", nargs="*", type=float, default=[], help="weights of --blend-with's fill")
+    ap.add_argument("--blend-with", default="pretrained-center", help="the other net of --blend")
+    ap.add_argument("--transfer", nargs="*", type=int, default=[], help="longer sides (px) to fill at")
+    ap.add_argument("--center-full", action="store_true", help="score the center protocol, 64x64 hidden")
     ap.add_argument("--checkpoint", default="pretrained",
                     help="the net: 'pretrained' (the packaged default) or a checkpoint (run, step folder, file)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    protocol = "center" if args.center_full else "photos"
     if args.large:
         images, holes = large_photos(args.large)
+    elif args.data and args.center_full:
+        crops, _ = build_set("center", data=args.data, mask_dir=None, seed=0, max_side=0,
+                             hole_share=(0.0, 100.0), overlap=lambda: 0)
+        images, holes = crops.images, crops.masks
     elif args.data:
         photos, _ = build_set("photos", data=args.data, mask_dir=args.masks, seed=0, max_side=0,
                               hole_share=(10.0, 50.0), overlap=lambda: 0, limit=args.limit)
@@ -181,6 +223,10 @@ def main() -> None:
     for spec in args.adapt:
         steps, lr = spec.split(":")
         variants[f"adapt {steps} steps, lr {lr}"] = adapted(base, int(steps), float(lr), args.batch)
+    if args.blend:
+        other = Inpainter.from_checkpoint(args.blend_with, "cpu")
+        variants |= {f"blend {w:g} of {args.blend_with}": blended(base, other, w) for w in args.blend}
+    variants |= {f"transfer from {n} px": transferred(base, n) for n in args.transfer}
     first = None
     for name, fill in variants.items():
         psnrs, seconds = [], []
@@ -189,7 +235,7 @@ def main() -> None:
             start = time.perf_counter()
             out = fill(given, hole)
             seconds.append(time.perf_counter() - start)
-            psnrs.append(score(np.where(hole[..., None], out, image), image, hole, "photos")["psnr"])
+            psnrs.append(score(np.where(hole[..., None], out, image), image, hole, protocol)["psnr"])
         mean = float(np.mean(psnrs))
         first = mean if first is None else first
         print(f"{name:32s} {mean:6.3f} dB  {mean - first:+.3f}  {np.mean(seconds):5.2f} s/photo", flush=True)
