@@ -6,6 +6,7 @@ read them from the model config."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,13 +112,19 @@ def test_skips_feed_the_encoder_features_to_the_decoder() -> None:
     assert skip(x).shape == (2, 3, 32, 32)
 
 
-def test_residual_blocks_start_as_the_identity_and_then_learn(tmp_path) -> None:
-    cfg = ModelConfig(image_size=32, full_image=True, skips=True, nef=8, ngf=8, bottleneck=16)
+def _grown(tmp_path: Path, cfg: ModelConfig, **change: int) -> tuple[nn.Module, nn.Module, list[str]]:
+    """A net of ``cfg`` (seeded), the same grown by ``change`` and loaded from it, and the names of
+    the grown net's tensors that kept their init."""
     torch.manual_seed(0)
     plain = build_generator(cfg).eval()
-    grown = build_generator(dataclasses.replace(cfg, res_blocks=1)).eval()
+    grown = build_generator(dataclasses.replace(cfg, **change)).eval()
     save_weights(tmp_path / "plain.safetensors", plain, cfg)
-    fresh = load_grown(grown, tmp_path / "plain.safetensors")
+    return plain, grown, load_grown(grown, tmp_path / "plain.safetensors")
+
+
+def test_residual_blocks_start_as_the_identity_and_then_learn(tmp_path) -> None:
+    cfg = ModelConfig(image_size=32, full_image=True, skips=True, nef=8, ngf=8, bottleneck=16)
+    plain, grown, fresh = _grown(tmp_path, cfg, res_blocks=1)
     assert fresh and all(k.startswith("blocks.") for k in fresh)
     assert len(grown.blocks) == 2  # after each 2x up-conv but the last: 8 and 16 px
     assert [b[0].body[0].in_channels for b in grown.blocks] == [32, 16]  # the up-convs' widths there
@@ -131,11 +138,7 @@ def test_residual_blocks_start_as_the_identity_and_then_learn(tmp_path) -> None:
 
 def test_attention_starts_as_the_identity_and_copies_only_from_known_cells(tmp_path) -> None:
     cfg = ModelConfig(image_size=32, full_image=True, skips=True, mask_channel=True, nef=8, ngf=8, bottleneck=16)
-    torch.manual_seed(0)
-    plain = build_generator(cfg).eval()
-    grown = build_generator(dataclasses.replace(cfg, attention=8)).eval()
-    save_weights(tmp_path / "plain.safetensors", plain, cfg)
-    fresh = load_grown(grown, tmp_path / "plain.safetensors")
+    plain, grown, fresh = _grown(tmp_path, cfg, attention=8)
     assert fresh and all(k.startswith("attention.") for k in fresh)
     mask = torch.zeros(2, 1, 32, 32)
     mask[:, :, 8:24, 8:24] = 1
