@@ -444,11 +444,6 @@ MAX_IMAGE_SIZE = 1024
 MAX_RES_BLOCKS = 4  # per decoder resolution
 
 
-def _powers_of_two(lo: int, hi: int) -> list[int]:
-    """The powers of two in [lo, hi]."""
-    return [1 << k for k in range(31) if lo <= 1 << k <= hi]
-
-
 def validate_model(m: ModelConfig) -> None:
     """Raise ValueError with one clear message on the first invalid model setting."""
     checks = [
@@ -463,7 +458,8 @@ def validate_model(m: ModelConfig) -> None:
         (not m.mask_channel or m.arch == "center", "mask-channel needs --arch center"),
         (0 <= m.res_blocks <= MAX_RES_BLOCKS and (not m.res_blocks or m.arch in ("center", "autoencoder")),
          f"res-blocks must be in [0, {MAX_RES_BLOCKS}] and needs --arch center or autoencoder, got {m.res_blocks}"),
-        (not m.attention or (m.skips and m.mask_channel and m.attention in _powers_of_two(8, m.image_size // 2)),
+        (not m.attention or (m.skips and m.mask_channel and 8 <= m.attention <= m.image_size // 2
+                               and m.attention & (m.attention - 1) == 0),
          f"attention must be 0 or a power of two in [8, image_size / 2] px, with skips and mask-channel, "
          f"got {m.attention}"),
     ]

@@ -111,13 +111,13 @@ class KnownAttention(nn.Module):
     At one decoder resolution R, each cell holding a hidden pixel attends over the cells with none
     (queries from the decoder's features, keys and values from the encoder's features at R, i.e.
     what the context shows there) and adds the attended values, through a 1×1 convolution, to its
-    decoder features. The weights are a softmax of the cosine similarity of query and key times a
-    learned scale that starts at 10, as in contextual attention (Yu et al. 2018): with a scaled dot
-    product of the small initial projections the softmax stayed uniform (a mean of the context)
-    through 1,500 steps. Cells with no hidden pixel are left as they were. So the
-    decoder can copy what a distant part of the context looks like, which its convolutions reach
-    only through the 1×1 bottleneck. :meth:`start_as_identity` zeroes the last convolution, so a net
-    grown by this layer computes what it did without it until training moves it.
+    decoder features; cells with no hidden pixel are left as they were. So the decoder can copy what
+    a distant part of the context looks like, which its convolutions reach only through the 1×1
+    bottleneck. The weights are a softmax of the cosine similarity of query and key times a learned
+    scale that starts at 10, as in contextual attention (Yu et al. 2018): with a scaled dot product
+    of the small initial projections the softmax stayed uniform (a mean of the context) through
+    1,500 steps. :meth:`start_as_identity` zeroes the last convolution, so a net grown by this
+    layer computes what it did without it until training moves it.
 
     forward: y (N, C, R, R) decoder features, enc (N, E, R, R) encoder features, hidden (N, 1, R, R)
     1 where a cell holds a hidden pixel, else 0 -> (N, C, R, R).
@@ -136,7 +136,7 @@ class KnownAttention(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, y: torch.Tensor, enc: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = y.shape
+        n, _, h, w = y.shape
         q = nn.functional.normalize(self.query(y).flatten(2), dim=1) * self.log_scale.exp()
         q = q.transpose(1, 2)[:, None]  # (N, 1, RR, dim): one head (4-D for ONNX)
         k = nn.functional.normalize(self.key(enc).flatten(2), dim=1).transpose(1, 2)[:, None]  # (N, 1, RR, dim)

@@ -220,7 +220,7 @@ def _initialize(state: TrainState, spec: str) -> None:
     saved = read_model_config(weights)
     diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name)]
     grows = (state.model.mask_channel >= saved.mask_channel and state.model.res_blocks >= saved.res_blocks
-             and not saved.attention)
+             and saved.attention in (0, state.model.attention))
     if diff and set(diff) <= {"mask_channel", "res_blocks", "attention"} and grows:
         fresh = load_grown(unwrap(state.generator), weights)
         blocks = [k for k in fresh if k.startswith("blocks.")]
