@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from context_encoder.checkpoint import load_grown, save_weights
+from context_encoder.checkpoint import CheckpointError, load_grown, save_weights
 from context_encoder.config import ModelConfig, TrainConfig, to_dict, train_config_from_dict, validate_model
 from context_encoder.inpainting.export import export_generator
 from context_encoder.inpainting.inpainter import Inpainter
@@ -164,6 +164,29 @@ def test_attention_starts_as_the_identity_and_copies_only_from_known_cells(tmp_p
     enc_known = enc.clone()
     enc_known[..., 0, 0] += 5
     assert not torch.allclose(layer(y, enc_known, hidden), out)
+
+
+def test_a_wider_bottleneck_starts_as_the_net_it_grew_from_and_then_learns(tmp_path) -> None:
+    cfg = ModelConfig(image_size=32, full_image=True, skips=True, mask_channel=True, nef=8, ngf=8, bottleneck=16)
+    plain, grown, fresh = _grown(tmp_path, cfg, bottleneck=24)
+    assert sorted(k for k in fresh if not k.endswith("num_batches_tracked")) == [
+        "decoder.0.weight", "to_bottleneck.0.weight", "to_bottleneck.1.bias", "to_bottleneck.1.running_mean",
+        "to_bottleneck.1.running_var", "to_bottleneck.1.weight"]
+    torch.testing.assert_close(grown.to_bottleneck[0].weight[:16], plain.to_bottleneck[0].weight)
+    assert grown.to_bottleneck[0].weight[16:].abs().max() > 0  # the new channels compute something
+    assert grown.decoder[0].weight[16:].abs().max() == 0  # which the decoder reads with zero weights
+    x = torch.cat([torch.rand(2, 3, 32, 32) * 2 - 1, (torch.rand(2, 1, 32, 32) > 0.5).float()], 1)
+    torch.testing.assert_close(grown(x), plain(x), atol=0, rtol=0)
+    grown.train()
+    grown(x).square().mean().backward()
+    assert grown.decoder[0].weight.grad[16:].abs().max() > 0  # the new channels' weights learn
+    # a narrower bottleneck, or a wider one whose first up-convolution differs elsewhere, is refused
+    save_weights(tmp_path / "wide.safetensors", grown, dataclasses.replace(cfg, bottleneck=24))
+    with pytest.raises(CheckpointError, match="to_bottleneck.0.weight is"):
+        load_grown(plain, tmp_path / "wide.safetensors")
+    other = build_generator(dataclasses.replace(cfg, bottleneck=24, ngf=16))
+    with pytest.raises(CheckpointError, match="is"):
+        load_grown(other, tmp_path / "plain.safetensors")
 
 
 def test_settings_that_cannot_hold_are_refused() -> None:

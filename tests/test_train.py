@@ -196,6 +196,20 @@ def test_a_net_grown_by_residual_blocks_starts_as_the_net_it_grew_from(
         torch.testing.assert_close(grown(x), source(x), atol=1e-6, rtol=1e-5)
 
 
+def test_init_widens_the_bottleneck_of_the_net_it_grows(
+        image_dir: Path, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(image_dir), "--init", str(tiny_checkpoint), *TINY, "--bottleneck", "48",
+                 "--steps", "1", "--loss", "l2", "--lr-g", "1e-12", "--out", str(run)]) == 0
+    assert "the bottleneck widens from 32 to 48 channels" in capsys.readouterr().out
+    source, _ = load_generator(tiny_checkpoint)
+    grown, cfg = load_generator(run)
+    assert cfg.bottleneck == 48
+    torch.testing.assert_close(grown.state_dict()["decoder.0.weight"][:32], source.state_dict()["decoder.0.weight"],
+                               atol=1e-6, rtol=1e-5)
+    assert grown.state_dict()["decoder.0.weight"][32:].abs().max() < 1e-6
+
+
 def test_init_with_another_architecture_is_a_one_line_error(
         image_dir: Path, tmp_path: Path, tiny_checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["train", "--data", str(image_dir), "--init", str(tiny_checkpoint), "--bottleneck", "16",

@@ -345,10 +345,13 @@ def load_shared_state(module: nn.Module, path: Path) -> list[str]:
 def load_grown(module: nn.Module, path: Path) -> list[str]:
     """Load every tensor of ``path`` into ``module``, a net grown from the saved one: its first
     convolution may read more input channels (``ModelConfig.mask_channel``), whose weights start at
-    zero, and it may hold residual blocks (``ModelConfig.res_blocks``, names ``blocks.*``) or an
-    attention layer (``ModelConfig.attention``, names ``attention.*``) the saved one lacks, which keep
-    their identity init. So the grown net computes what the saved one did. Returns the names of the
-    tensors that kept their init. Raises CheckpointError when any other tensor is missing or differs."""
+    zero; its bottleneck may be wider (``ModelConfig.bottleneck``), the new channels' encoder side
+    keeping its init and the first up-convolution's weights from them starting at zero; and it may
+    hold residual blocks (``ModelConfig.res_blocks``, names ``blocks.*``) or an attention layer
+    (``ModelConfig.attention``, names ``attention.*``) the saved one lacks, which keep their identity
+    init. So the grown net computes what the saved one did. Returns the names of the tensors that
+    kept their init, wholly or in part. Raises CheckpointError when any other tensor is missing or
+    differs."""
     own = module.state_dict()
     saved = _read_state(path)
     state, fresh = {}, []
@@ -361,15 +364,27 @@ def load_grown(module: nn.Module, path: Path) -> list[str]:
             fresh.append(name)
             continue
         if value.shape != tensor.shape:
-            if value.dim() != 4 or value.shape[0] != tensor.shape[0] or value.shape[2:] != tensor.shape[2:] \
-                    or value.shape[1] >= tensor.shape[1]:
-                raise CheckpointError(f"checkpoint {path}: {name} is {tuple(value.shape)}, "
-                                      f"the model's {tuple(tensor.shape)}")
-            value = torch.cat([value, value.new_zeros(value.shape[0], tensor.shape[1] - value.shape[1],
-                                                      *value.shape[2:])], dim=1)
+            value = _widened(name, value, tensor, path)
+            fresh.append(name)
         state[name] = value.to(tensor.dtype)
     module.load_state_dict(state)
     return fresh
+
+
+def _widened(name: str, value: torch.Tensor, own: torch.Tensor, path: Path) -> torch.Tensor:
+    """``value``, a saved tensor, grown to ``own``'s shape along the one axis a grown net widens:
+    the input channels (axis 1) of a 4-D weight (a mask channel), padded with zeros; the bottleneck's
+    channels, axis 0 of ``to_bottleneck.*`` (padded with ``own``'s init) and of the first
+    up-convolution ``decoder.0.weight`` (its input channels, padded with zeros)."""
+    grows = [d for d in range(value.dim()) if value.shape[d] != own.shape[d]] if value.dim() == own.dim() else []
+    axis = grows[0] if len(grows) == 1 and value.shape[grows[0]] < own.shape[grows[0]] else None
+    bottleneck = name.startswith("to_bottleneck.") or name == "decoder.0.weight"
+    if axis is None or (axis == 0) != bottleneck or (axis == 1 and value.dim() != 4) or axis > 1:
+        raise CheckpointError(f"checkpoint {path}: {name} is {tuple(value.shape)}, the model's {tuple(own.shape)}")
+    rest = own.narrow(axis, value.shape[axis], own.shape[axis] - value.shape[axis])
+    keep_init = name.startswith("to_bottleneck.")
+    return torch.cat([value, rest.to(value.dtype) if keep_init else torch.zeros_like(rest, dtype=value.dtype)],
+                     dim=axis)
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu",

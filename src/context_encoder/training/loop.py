@@ -214,19 +214,22 @@ def _initialize(state: TrainState, spec: str) -> None:
     the differences allowed): the layers they share by name and shape (the encoder, the bottleneck
     and up-convs where their shapes agree) are loaded, the rest keep their random init. A net may
     also start from the same net grown by a ``mask_channel`` (the mask's input weights start at
-    zero), by ``res_blocks`` (the new blocks start as the identity) or by ``attention`` (its output
-    starts at zero), so it starts as the net it was."""
+    zero), by ``res_blocks`` (the new blocks start as the identity), by ``attention`` (its output
+    starts at zero) or by a wider ``bottleneck`` (the decoder reads the new channels with zero
+    weights), so it starts as the net it was."""
     weights = resolve_weights(spec)
     saved = read_model_config(weights)
     diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(state.model, f.name)]
     grows = (state.model.mask_channel >= saved.mask_channel and state.model.res_blocks >= saved.res_blocks
-             and saved.attention in (0, state.model.attention))
-    if diff and set(diff) <= {"mask_channel", "res_blocks", "attention"} and grows:
+             and saved.attention in (0, state.model.attention) and state.model.bottleneck >= saved.bottleneck)
+    if diff and set(diff) <= {"mask_channel", "res_blocks", "attention", "bottleneck"} and grows:
         fresh = load_grown(unwrap(state.generator), weights)
         blocks = [k for k in fresh if k.startswith("blocks.")]
         grown = ["the mask channel's input weights start at zero" if "mask_channel" in diff else "",
                  f"{len(blocks)} tensors of new residual blocks start as the identity" if blocks else "",
-                 "the new attention layer starts as the identity" if "attention" in diff else ""]
+                 "the new attention layer starts as the identity" if "attention" in diff else "",
+                 f"the bottleneck widens from {saved.bottleneck} to {state.model.bottleneck} channels, read "
+                 "with zero weights" if "bottleneck" in diff else ""]
         print(f"--init {shown(spec)}: loaded; " + "; ".join(g for g in grown if g))
         return
     if "full_image" in diff and set(diff) <= {"full_image", "skips", "hole_fill", "bottleneck"}:
