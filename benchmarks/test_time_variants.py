@@ -19,6 +19,9 @@ On the ``photos`` protocol (photos at their own size, held-out masks of 10-50 %,
   fill's residual over the harmonic fill at that size, upscaled (bicubic), added to the harmonic
   fill at the photo's own size (does the gain at the net's scale carry over by itself?).
 
+- ``finest-scale``: refinement windows down to that scale (1 = the photo's own pixels; the default
+  is 2), the rest of the default path unchanged.
+
 ``--center-full`` scores the ``center`` protocol with the whole 64×64 square hidden (all crops)
 instead of photos.
 
@@ -191,6 +194,7 @@ def main() -> None:
     ap.add_argument("--blend", nargs="*", type=float, default=[], help="weights of --blend-with's fill")
     ap.add_argument("--blend-with", default="pretrained-center", help="the other net of --blend")
     ap.add_argument("--transfer", nargs="*", type=int, default=[], help="longer sides (px) to fill at")
+    ap.add_argument("--finest-scale", nargs="*", type=float, default=[], help="finest refinement scales")
     ap.add_argument("--center-full", action="store_true", help="score the center protocol, 64x64 hidden")
     ap.add_argument("--checkpoint", default="pretrained",
                     help="the net: 'pretrained' (the packaged default) or a checkpoint (run, step folder, file)")
@@ -227,6 +231,9 @@ def main() -> None:
         other = Inpainter.from_checkpoint(args.blend_with, "cpu")
         variants |= {f"blend {w:g} of {args.blend_with}": blended(base, other, w) for w in args.blend}
     variants |= {f"transfer from {n} px": transferred(base, n) for n in args.transfer}
+    variants |= {f"finest scale {f:g}": onion(Inpainter(base.generator, base.cfg, device=base.device,
+                                                        config=InpaintConfig(finest_scale=f)), [])
+                 for f in args.finest_scale}
     first = None
     for name, fill in variants.items():
         psnrs, seconds = [], []
