@@ -378,11 +378,11 @@ def _widened(name: str, value: torch.Tensor, own: torch.Tensor, path: Path) -> t
     up-convolution ``decoder.0.weight`` (its input channels, padded with zeros)."""
     grows = [d for d in range(value.dim()) if value.shape[d] != own.shape[d]] if value.dim() == own.dim() else []
     axis = grows[0] if len(grows) == 1 and value.shape[grows[0]] < own.shape[grows[0]] else None
-    bottleneck = name.startswith("to_bottleneck.") or name == "decoder.0.weight"
+    keep_init = name.startswith("to_bottleneck.")  # the bottleneck's encoder side
+    bottleneck = keep_init or name == "decoder.0.weight"
     if not (axis == 0 and bottleneck or axis == 1 and value.dim() == 4 and not bottleneck):
         raise CheckpointError(f"checkpoint {path}: {name} is {tuple(value.shape)}, the model's {tuple(own.shape)}")
     rest = own.narrow(axis, value.shape[axis], own.shape[axis] - value.shape[axis])
-    keep_init = name.startswith("to_bottleneck.")
     return torch.cat([value, rest.to(value.dtype) if keep_init else torch.zeros_like(rest, dtype=value.dtype)],
                      dim=axis)
 
